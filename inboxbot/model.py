@@ -1,0 +1,135 @@
+"""The small frozen values that flow between the stages. No I/O here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(str, Enum):
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+    ACCEPTANCE = "acceptance"
+    OTHER = "other"
+
+
+class Decision(str, Enum):
+    ACCEPT = "accept"
+    ASK = "ask"
+    FEEDBACK = "feedback"
+    DECLINE = "decline"
+    QUARANTINE = "quarantine"
+    IGNORE = "ignore"
+
+
+TEMPLATES = ("where_did_we_meet", "confirm_meeting", "profile_question", "coffee_invite", "feedback")
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a message lives: folder, the folder's UIDVALIDITY and the message's UID (or Maildir key)."""
+
+    folder: str
+    uidvalidity: int
+    uid: str
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    ref: MessageRef
+    raw: bytes
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str | None = None
+    headline: str | None = None
+    location: str | None = None
+    email: str | None = None
+    profile_url: str | None = None
+
+    @property
+    def first_name(self) -> str | None:
+        if not self.name:
+            return None
+        return self.name.split()[0] if self.name.split() else None
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """One Authentication-Results header (RFC 8601), reduced to what POLICY.md section 2 needs."""
+
+    authserv_id: str
+    dkim_pass: tuple[str, ...] = ()  # signing domains (header.d, or the domain of header.i) that passed
+    dkim_results: tuple[str, ...] = ()  # every dkim result, e.g. "fail (linkedin.com)", for the reasons
+    dmarc: str | None = None  # "pass", "fail", "none", ... or None when absent
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the message shows about who sent it. Judged by policy (the `forged` rule), not here."""
+
+    claimed: str | None = None  # the network the message claims to come from
+    claim_reason: str = ""
+    network_domains: tuple[str, ...] = ()
+    dkim_domains: tuple[str, ...] = ()
+    lookalike: str | None = None  # a domain that imitates the network's
+    from_address: str = ""
+    from_ok: bool = False  # From is at the network's own domains
+    sender_ok: bool = False  # Sender is at the network's own domains (2011-2013 mail)
+    foreign_links: tuple[str, ...] = ()  # accept/profile/confirm links that leave the network's hosts
+    auth_results: tuple[AuthResult, ...] = ()  # top to bottom
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What parse/ makes of one message. Non-invitations have kind OTHER/ACCEPTANCE and few fields."""
+
+    kind: Kind
+    network: str | None
+    inviter: Person = field(default_factory=Person)
+    note: str | None = None
+    note_is_default: bool = False
+    mutual_connections: int | None = None
+    language: str | None = None
+    accept_url: str | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+    message_id: str | None = None
+    subject: str | None = None
+    date: str | None = None
+    reply_to: str | None = None  # Reply-To / From address of the notification, for reply safety checks
+    auto_submitted: bool = False  # RFC 3834 signals: Auto-Submitted, List-*, Precedence bulk/list/junk
+    why_kind: str = ""  # a short reason for the kind, shown by explain
+    error: str | None = None  # set when the message could not be read; kind is then OTHER
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    hit: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    template: str | None
+    reasons: tuple[str, ...]
+    results: tuple[RuleResult, ...]
+    matched: tuple[str, ...] = ()  # phrases that matched, for templates ("extra income", "met at")
+
+    @property
+    def deciding_rule(self) -> str | None:
+        hits = [r.rule for r in self.results if r.hit]
+        return hits[-1] if hits else None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A reply ready to be appended to Drafts (or sent)."""
+
+    to: str
+    subject: str
+    body: str
+    message_id: str
+    raw: bytes

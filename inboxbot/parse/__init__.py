@@ -1,0 +1,222 @@
+"""parse/: raw bytes -> Invitation. Pure, and it never raises: unreadable input becomes kind OTHER with an error.
+
+One module per network (linkedin, facebook, xing, others), registered in NETWORKS; adding a network is one file
+and one line here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import authres
+
+from inboxbot import vocab
+from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
+from inboxbot.parse import facebook, linkedin, others, xing
+from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
+from inboxbot.parse.mime import Mail
+
+NETWORKS: tuple[Network, ...] = (linkedin.NETWORK, facebook.NETWORK, xing.NETWORK, others.TWITTER, others.MEETUP)
+ALL_DOMAINS = tuple(d for n in NETWORKS for d in n.domains)
+
+__all__ = ["parse", "NETWORKS"]
+
+
+def parse(raw: bytes) -> Invitation:
+    """Read one message. Never raises."""
+    try:
+        return _parse(raw)
+    except Exception as exc:  # the contract: any input gives an answer, never a crash
+        return Invitation(kind=Kind.OTHER, network=None, why_kind="the message could not be read",
+                          error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _parse(raw: bytes) -> Invitation:
+    mail = Mail.from_bytes(raw)
+    network, claim_reason = _claim(mail)
+    auto = _auto_submitted(mail)
+    common = dict(message_id=_message_id(mail), subject=mail.header("Subject"), date=mail.header("Date") or None,
+                  auto_submitted=auto)
+    if network is None:
+        return Invitation(kind=Kind.OTHER, network=None, why_kind="no social network claims this message",
+                          evidence=Evidence(claim_reason=claim_reason), **common)
+    fields: Fields = network.read(mail)
+    note, is_default, language = _note(fields)
+    inviter = fields.inviter
+    if inviter.email is None and note:
+        inviter = _with_email_from_note(inviter, note)
+    return Invitation(
+        kind=fields.kind, network=network.name, inviter=inviter, note=note, note_is_default=is_default,
+        mutual_connections=fields.mutual_connections, language=language, accept_url=fields.accept_url,
+        evidence=_evidence(mail, network, claim_reason, fields), why_kind=fields.why_kind, **common)
+
+
+def _message_id(mail: Mail) -> str | None:
+    value = mail.header("Message-ID")
+    m = re.search(r"<[^<>\s]+>", value)
+    return m.group(0) if m else (value or None)
+
+
+def _auto_submitted(mail: Mail) -> bool:
+    """RFC 3834 signals that a message came from a machine or a list (used before ever sending a reply)."""
+    auto = mail.header("Auto-Submitted").lower()
+    precedence = mail.header("Precedence").lower()
+    return bool((auto and auto != "no") or precedence in ("bulk", "list", "junk") or mail.has("List-Id"))
+
+
+# --- which network a message claims to be from (POLICY.md section 2) ---------------------------------------
+
+def _claim(mail: Mail) -> tuple[Network | None, str]:
+    display, from_addr = mail.address("From")
+    sender_display, sender = mail.address("Sender")
+    subject = mail.header("Subject")
+    for net in NETWORKS:
+        for role, address in (("From", from_addr), ("Sender", sender)):
+            domain = address.rpartition("@")[2]
+            if domain and net.owns_domain(domain):
+                return net, f"{role} address is at {domain}"
+            if domain and _lookalike(domain, net):
+                return net, f"{role} address {address} imitates {net.domains[0]}"
+    for net in NETWORKS:
+        present = [h for h in mail.msg.keys() if any(h.lower().startswith(p.lower()) for p in net.header_prefixes)]
+        if present:
+            return net, f"carries {net.brand}'s own header {present[0]}"
+    for net in NETWORKS:
+        if re.search(rf"\b{re.escape(net.brand)}\b", display, re.I):
+            return net, f"the sender's name says {display!r}"
+    for net in NETWORKS:
+        if any(p.search(subject) for p in net.subject_claims):
+            return net, f"the subject is {net.brand}'s: {subject!r}"
+    return None, "no network's domain, headers, sender name or subject"
+
+
+def _lookalike(domain: str, net: Network) -> bool:
+    """linkedln.com, linkedin.com.example.net, linkedin-mail.net, facebookmail.example: not the network's own."""
+    labels = re.split(r"[.\-_]", domain.lower())
+    for own in net.domains:
+        token = own.split(".")[0]
+        for label in labels:
+            if label == token or (len(token) >= 6 and _distance_one(label, token)):
+                return True
+    return False
+
+
+def _distance_one(a: str, b: str) -> bool:
+    """True when a and b differ by exactly one substitution, insertion or deletion."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+# --- authenticity evidence -----------------------------------------------------------------------------------
+
+def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Evidence:
+    _, from_addr = mail.address("From")
+    _, sender = mail.address("Sender")
+    from_domain = from_addr.rpartition("@")[2]
+    links = [u for u in fields.action_links if u]
+    foreign = tuple(dict.fromkeys(u for u in links if not domain_in(host_of(u), net.domains)))
+    lookalike = next((a.rpartition("@")[2] for a in (from_addr, sender)
+                      if a and not net.owns_domain(a.rpartition("@")[2]) and _lookalike(a.rpartition("@")[2], net)),
+                     None)
+    return Evidence(
+        claimed=net.name, claim_reason=claim_reason, network_domains=net.domains, dkim_domains=net.dkim_domains,
+        lookalike=lookalike, from_address=from_addr, from_ok=bool(from_domain) and net.owns_domain(from_domain),
+        sender_ok=bool(sender) and net.owns_domain(sender.rpartition("@")[2]), foreign_links=foreign,
+        auth_results=tuple(_auth_results(mail)))
+
+
+def _auth_results(mail: Mail) -> list[AuthResult]:
+    out = []
+    for value in mail.headers("Authentication-Results"):
+        parsed = _parse_authres(value)
+        if parsed is not None:
+            out.append(parsed)
+    return out
+
+
+def _parse_authres(value: str) -> AuthResult | None:
+    try:
+        header = authres.AuthenticationResultsHeader.parse_value(value)
+    except Exception:
+        return _parse_authres_loosely(value)
+    dkim_pass, dkim_results, dmarc = [], [], None
+    for result in header.results:
+        method = (result.method or "").lower()
+        if method == "dkim":
+            domain = _signing_domain({p.type + "." + p.name: p.value for p in result.properties})
+            dkim_results.append(f"{result.result} ({domain or 'no domain'})")
+            if (result.result or "").lower() == "pass" and domain:
+                dkim_pass.append(domain)
+        elif method == "dmarc" and dmarc is None:
+            dmarc = (result.result or "").lower()
+    return AuthResult(authserv_id=(header.authserv_id or "").lower(), dkim_pass=tuple(dkim_pass),
+                      dkim_results=tuple(dkim_results), dmarc=dmarc)
+
+
+def _parse_authres_loosely(value: str) -> AuthResult | None:
+    """A fallback for headers authres rejects: authserv-id, then `method=result prop=value` clauses."""
+    head, _, rest = value.partition(";")
+    if not head.strip():
+        return None
+    dkim_pass, dkim_results, dmarc = [], [], None
+    for clause in rest.split(";"):
+        clause = re.sub(r"\([^)]*\)", " ", clause).strip()
+        m = re.match(r"(\w+)\s*=\s*(\w+)(.*)$", clause)
+        if not m:
+            continue
+        method, result, props = m.group(1).lower(), m.group(2).lower(), dict(
+            (k.lower(), v) for k, v in re.findall(r"([\w.]+)\s*=\s*(\S+)", m.group(3)))
+        if method == "dkim":
+            domain = _signing_domain(props)
+            dkim_results.append(f"{result} ({domain or 'no domain'})")
+            if result == "pass" and domain:
+                dkim_pass.append(domain)
+        elif method == "dmarc" and dmarc is None:
+            dmarc = result
+    return AuthResult(authserv_id=head.strip().split()[0].lower(), dkim_pass=tuple(dkim_pass),
+                      dkim_results=tuple(dkim_results), dmarc=dmarc)
+
+
+def _signing_domain(props: dict[str, str]) -> str | None:
+    domain = props.get("header.d")
+    if not domain and props.get("header.i"):
+        domain = props["header.i"].rpartition("@")[2]
+    return domain.lower().strip(".") if domain else None
+
+
+# --- the note ---------------------------------------------------------------------------------------------------
+
+def _note(fields: Fields) -> tuple[str | None, bool, str | None]:
+    """(note or None, whether the slot held a network default note, language)."""
+    text = fields.note_text
+    if not text:
+        return None, False, fields.chrome_language
+    default_language = vocab.default_notes().get(vocab.note_key(text))
+    if default_language:
+        return None, True, default_language
+    return text, False, detect_language(text) or fields.chrome_language
+
+
+def detect_language(text: str) -> str | None:
+    """The language whose stopwords cover the note best (None for very short or unclear text)."""
+    words = re.findall(r"[^\W\d_]+(?:'[a-z]+)?", fold(text))
+    if len(words) < 3:
+        return None
+    scores = {}
+    for lang, data in vocab.vocabularies().items():
+        stop = set(data.get("stopwords", ()))
+        scores[lang] = sum(1 for w in words if w in stop)
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= 2 else None
+
+
+def _with_email_from_note(inviter: Person, note: str) -> Person:
+    for candidate in EMAIL_RE.findall(note):
+        address = personal_address(candidate, ALL_DOMAINS)
+        if address:
+            return replace(inviter, email=address)
+    return inviter

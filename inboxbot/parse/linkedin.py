@@ -1,0 +1,299 @@
+"""LinkedIn notifications, every era from 2011 to 2026: member and guest invitations, reminders, and the
+look-alikes from the same senders (acceptances, InMail, alerts, digests) that are not invitations."""
+from __future__ import annotations
+
+import html
+import re
+
+from inboxbot.model import Kind, Person
+from inboxbot.parse.base import (Fields, Network, fold, host_of, lines_of, personal_address, strip_display_suffix,
+                                 strip_tracking, urls_in)
+from inboxbot.parse.mime import Mail
+
+DOMAINS = ("linkedin.com",)
+
+_INVITE_CLASSES = {"INVITE-MBR", "INVITE-GUEST"}
+_ACCEPT_CLASSES = {"INVITE-ACCEPT"}
+_ACCEPT_TEMPLATES = re.compile(r"accept_invite", re.I)
+_INVITE_TEMPLATES = re.compile(r"^(invite_|email_m2m_invite|m2m_invitation|first_guest_reminder|"
+                               r"second_guest_reminder|email_m2m_invite_reminder)", re.I)
+_OTHER_TEMPLATES = re.compile(r"(pymk|suggestion|inmail|job|messaging|security|editorial|digest|welcome)", re.I)
+_REMINDER_SUBJECT = re.compile(r"(invitation is (awaiting|waiting for) your response|is waiting for your response)\s*$",
+                               re.I)
+_INVITE_SUBJECT = re.compile(r"(invitation to connect on linkedin|join my network on linkedin|please add me to your "
+                             r"linkedin network|^i want to connect$|undangan untuk terhubung di linkedin)", re.I)
+_ACCEPT_SUBJECT = re.compile(r"(start a conversation with your new connection|connections, experience, and more$)",
+                             re.I)
+_ACCEPT_URL = re.compile(r"(invite-accept|accept-invitation|invitationid=|sharedkey=|/blk/I\d+_55/|/isd/)", re.I)
+_EK = re.compile(r"[?&]ek=([A-Za-z0-9_]+)")
+
+_LINK_LABEL = re.compile(
+    r"^(accept( invitation)?( from .+)?:?|view (profile|invitation from .+|.+'s profile)( here)?:?|"
+    r"confirm that you know .+?:?|harap konfirmasi bahwa anda mengenal .+?:?|send a message:?|message:?)"
+    r"(\s+https?://\S+)?$", re.I)
+_FOOTER = re.compile(
+    r"^(\.{10,}|-{2}|you are receiving|you received an invitation|this email was (intended for|sent to)|"
+    r"learn why we included this|unsubscribe:|help:|change frequency|did you know|why might connecting|"
+    r"has recibido|este mensaje|anda mendapatkan|email ini|if you need assistance|\(c\) |© |here are some "
+    r"recommendations|more people you may know|this is a reminder that)", re.I)
+_GREETING = re.compile(r"^(hi|hai|hello|hallo|hola|bonjour|ciao|hoi|ol[aá])\b[^.!?]{0,60},$", re.I)
+_SIGNOFF = re.compile(r"^-\s?(\S+)$")
+_REQUESTED = re.compile(r"^\s*(.+?) requested to add you as a connection on LinkedIn:?\s*$", re.I)
+_WOULD_LIKE = re.compile(r"^\s*(.+?) would like to connect on LinkedIn\b", re.I)
+_WAITING = re.compile(r"^\s*(.+?) is waiting for your response\s*$", re.I)
+_COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
+_TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
+
+
+def read(mail: Mail) -> Fields:
+    kind, why = _kind(mail)
+    if kind not in (Kind.INVITATION, Kind.REMINDER):
+        return Fields(kind=kind, why_kind=why)
+    display, from_addr = mail.address("From")
+    if mail.text.strip():
+        text = "\n".join(_cut_glued_markup(line) for line in mail.text.split("\n"))
+        card, note_lines, phrase_name = _layout(_body_lines(text))
+    else:
+        text = mail.html_text + "\n" + "\n".join(_html_action_links(mail))
+        card, note_lines, phrase_name = _html_only_layout(mail)
+    name = card[0] if card else (phrase_name or strip_display_suffix(display) or None)
+    if name and fold(name) in ("linkedin", ""):
+        name = phrase_name
+    headline = card[1] if len(card) > 1 else None
+    location = card[2] if len(card) > 2 and not _COUNT.match(card[2]) else None
+    mutual = next((int(re.sub(r"\D", "", c)) for c in card if _COUNT.match(c)), None)
+    if location is None and name and card:
+        location = _location_from_html(mail, name, headline)
+    links = [u for u in urls_in(text) if _ACCEPT_URL.search(u) or _is_profile(u)]
+    accept = next((u for u in links if _ACCEPT_URL.search(u)), None)
+    labelled = [u for u in _action_links(text) if _is_profile(u)]
+    profile = next((_clean_profile(u) for u in labelled + links if _is_profile(u)), None)
+    email = _inviter_email(mail, from_addr)
+    return Fields(
+        kind=kind, why_kind=why,
+        inviter=Person(name=name, headline=headline, location=location, email=email, profile_url=profile),
+        note_text=_join_note(note_lines, name), mutual_connections=mutual, accept_url=accept,
+        action_links=tuple(_action_links(text) + _html_action_links(mail)))
+
+
+def _kind(mail: Mail) -> tuple[Kind, str]:
+    cls = mail.header("X-LinkedIn-Class").upper()
+    tpl = mail.header("X-LinkedIn-Template")
+    subject = mail.header("Subject")
+    reminder = bool(_REMINDER_SUBJECT.search(subject)) or "reminder" in tpl.lower()
+    if cls in _ACCEPT_CLASSES or _ACCEPT_TEMPLATES.search(tpl):
+        return Kind.ACCEPTANCE, f"X-LinkedIn-Class {cls or tpl} is an acceptance notice"
+    if cls in _INVITE_CLASSES or _INVITE_TEMPLATES.search(tpl):
+        if reminder:
+            return Kind.REMINDER, f"X-LinkedIn-Class {cls or tpl} with a reminder subject"
+        return Kind.INVITATION, f"X-LinkedIn-Class {cls or tpl}"
+    if cls or tpl:
+        return Kind.OTHER, f"X-LinkedIn-Class {cls or '-'} / template {tpl or '-'} is not an invitation"
+    if _ACCEPT_SUBJECT.search(subject):
+        return Kind.ACCEPTANCE, "subject of an acceptance notice"
+    text = mail.best_text
+    keys = set(_EK.findall(text))
+    if any(_ACCEPT_TEMPLATES.search(k) for k in keys):
+        return Kind.ACCEPTANCE, "links carry an acceptance template key"
+    if reminder:
+        return Kind.REMINDER, "reminder subject"
+    if any(_INVITE_TEMPLATES.search(k) for k in keys) or _INVITE_SUBJECT.search(subject):
+        return Kind.INVITATION, "invitation subject or template key"
+    if any(_ACCEPT_URL.search(u) for u in urls_in(text)) and re.search(
+            r"(requested to add you|would like to connect|confirm that you know)", text, re.I):
+        return Kind.INVITATION, "invitation wording and accept link"
+    if re.search(r"has accepted your invitation", text, re.I):
+        return Kind.ACCEPTANCE, "acceptance wording"
+    return Kind.OTHER, "LinkedIn mail that is not about an invitation"
+
+
+def _cut_glued_markup(line: str) -> str:
+    """The 2020 text part glues Gmail's <div itemscope> microdata to the Accept URL; drop the markup."""
+    match = _TEXT_CUT.search(line)
+    if not match:
+        return line
+    tail = re.sub(r"<[^>]*>", "", line[match.start():])
+    # what follows the closing </div> is "Here are some recommendations…": footer text on a line of its own
+    return line[:match.start()] + ("\n" + tail if tail.strip() else "")
+
+
+def _body_lines(text: str) -> list[str]:
+    """The lines of the message body above the footer and the 'More people you may know' block."""
+    out = []
+    for line in lines_of(text):
+        stripped = line.strip()
+        if re.match(r"^-{3,}$", stripped):
+            stripped = ""  # a rule between blocks, no content
+        elif _FOOTER.match(stripped) and out:
+            break
+        out.append(stripped)
+    return out
+
+
+def _layout(lines: list[str]) -> tuple[list[str], list[str], str | None]:
+    """Split the body into the inviter's card (name, headline, location, count) and the note slot."""
+    phrase_name = None
+    start = 0
+    for i, line in enumerate(lines):
+        for pattern in (_REQUESTED, _WOULD_LIKE, _WAITING):
+            m = pattern.match(line)
+            if m:
+                phrase_name = m.group(1).strip()
+                start = i + 1
+                break
+        if phrase_name:
+            break
+    if lines and lines[0].lower() == "linkedin" and len(lines) > 1 and not lines[1]:
+        start = max(start, 2)  # the 2011-2013 "LinkedIn / ------" banner
+    link_i = next((i for i in range(start, len(lines)) if _LINK_LABEL.match(lines[i])), len(lines))
+    sign_i = next((i for i in range(link_i - 1, start - 1, -1) if _SIGNOFF.match(lines[i])), None)
+    greet_i = next((i for i in range(start, link_i) if _GREETING.match(lines[i]) or
+                    (i == _first_content(lines, start) and lines[i].endswith(",") and len(lines[i]) < 60
+                     and phrase_name is not None)), None)
+    if sign_i is not None:
+        # 2011/2013/guest: [greeting] note "- First" [card] links
+        note = lines[(greet_i + 1 if greet_i is not None else start):sign_i]
+        card = _block(lines, sign_i + 1, link_i)
+        return card, note, phrase_name
+    if greet_i is not None:
+        # 2015-2020: greeting, note, card, links
+        card_start, card = _last_block(lines, greet_i + 1, link_i)
+        return card, lines[greet_i + 1:card_start], phrase_name
+    if phrase_name and link_i < len(lines):
+        # 2013/2016 reminders: "X would like to connect", [card], links, [note after the links]
+        card = _block(lines, start, link_i)
+        after = [ln for ln in lines[link_i:] if not _LINK_LABEL.match(ln) and not ln.startswith("http")]
+        return card, after, phrase_name
+    # 2024+: card first, then the note, then links
+    card = _block(lines, start, link_i)
+    end_card = _first_content(lines, start) + len(card)
+    return card, lines[end_card:link_i], phrase_name
+
+
+def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
+    """A message with no text part: start at the inviter's name (the text of a link to the same profile as the
+    "View profile" button) and read name, headline, location, count, note, as in the 2024 layout."""
+    anchors = [(href.replace("&amp;", "&"), html.unescape(re.sub(r"<[^>]+>", "", label)).strip())
+               for href, label in re.findall(r'<a\b[^>]*href="([^"]+)"[^>]*>(.*?)</a>', mail.html, re.I | re.S)]
+    view = next((href for href, label in anchors if re.match(r"^view profile$", label, re.I)), None)
+    names = [label for href, label in anchors if view and href == view and label and
+             not re.match(r"^view profile$", label, re.I)]
+    lines = [ln.strip() for ln in mail.html_text.split("\n") if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if names and fold(ln) == fold(names[0])), None)
+    if start is None:
+        return [], [], None
+    body = _body_lines("\n".join(lines[start:]))
+    stop = next((i for i, ln in enumerate(body) if re.match(r"^(accept|view profile|confirm)\b", ln, re.I)),
+                len(body))
+    card = body[:min(stop, 2)]
+    rest = body[len(card):stop]
+    for line in rest[:2]:  # location and count, when present
+        if _COUNT.match(line) or (len(card) == 2 and len(line) <= 60 and not line.endswith((".", "!", "?"))):
+            card.append(line)
+        else:
+            break
+    return card, body[len(card):stop], None
+
+
+def _first_content(lines: list[str], start: int) -> int:
+    return next((i for i in range(start, len(lines)) if lines[i]), len(lines))
+
+
+def _block(lines: list[str], start: int, stop: int) -> list[str]:
+    """The first run of consecutive non-empty lines in lines[start:stop]."""
+    i = _first_content(lines, start)
+    out = []
+    while i < stop and lines[i]:
+        out.append(lines[i])
+        i += 1
+    return out
+
+
+def _last_block(lines: list[str], start: int, stop: int) -> tuple[int, list[str]]:
+    """The last run of consecutive non-empty lines in lines[start:stop], and where it starts."""
+    j = stop - 1
+    while j >= start and not lines[j]:
+        j -= 1
+    end = j + 1
+    while j >= start and lines[j]:
+        j -= 1
+    if end - (j + 1) > 4:  # a card has at most name, headline, location, count; more is a note without a card
+        return end, []
+    return j + 1, lines[j + 1:end]
+
+
+def _join_note(lines: list[str], name: str | None) -> str | None:
+    lines = list(lines)
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    if lines and _SIGNOFF.match(lines[-1]):
+        lines.pop()
+    if lines and _GREETING.match(lines[0]):
+        lines.pop(0)
+    text = "\n".join(lines).strip()
+    return text or None
+
+
+def _is_profile(url: str) -> bool:
+    return bool(re.search(r"linkedin\.com/(comm/)?(in/|profile/view\?)", url, re.I))
+
+
+def _clean_profile(url: str) -> str:
+    url = strip_tracking(url, keep=frozenset({"id"}))
+    url = re.sub(r"(linkedin\.com)/comm/", r"\1/", url, flags=re.I)
+    return url.rstrip("/").rstrip("?")
+
+
+def _action_links(text: str) -> list[str]:
+    """Every URL on an accept / view / confirm line (or the line after a bare label)."""
+    out = []
+    lines = lines_of(text)
+    for i, line in enumerate(lines):
+        if _LINK_LABEL.match(line.strip()) or re.match(r"^(accept|view|confirm)\b", line.strip(), re.I):
+            found = urls_in(line) or (urls_in(lines[i + 1]) if i + 1 < len(lines) else [])
+            out.extend(found)
+    return out
+
+
+def _html_action_links(mail: Mail) -> list[str]:
+    """Anchors of the HTML part whose text is an action (Accept, View profile, Confirm)."""
+    out = []
+    for href, label in re.findall(r'<a\b[^>]*href="([^"]+)"[^>]*>(.*?)</a>', mail.html, re.I | re.S):
+        label = re.sub(r"<[^>]+>|&nbsp;", " ", label).strip().lower()
+        if re.match(r"^(accept|view profile|view invitation|confirm)", label):
+            out.append(href.replace("&amp;", "&"))
+    return out
+
+
+def _location_from_html(mail: Mail, name: str, headline: str | None) -> str | None:
+    """2016-2020 text parts carry no location; the HTML card has it under the headline."""
+    if not headline or not mail.html:
+        return None
+    lines = [ln.strip() for ln in mail.html_text.split("\n") if ln.strip()]
+    target = fold(headline)
+    for i, line in enumerate(lines[:-1]):
+        if fold(line) == target and i > 0 and fold(lines[i - 1]) == fold(name):
+            candidate = lines[i + 1]
+            if _LINK_LABEL.match(candidate) or _COUNT.match(candidate) or len(candidate) > 80:
+                return None
+            if re.match(r"^(accept|view profile|hi\b|i'd like)", candidate, re.I):
+                return None
+            return candidate
+    return None
+
+
+def _inviter_email(mail: Mail, from_addr: str) -> str | None:
+    """2011: Reply-To is the inviter; 2013: From is the inviter (sent through LinkedIn's Sender)."""
+    _, reply_to = mail.address("Reply-To")
+    for candidate in (reply_to, from_addr):
+        address = personal_address(candidate, DOMAINS)
+        if address and not host_of("http://" + address.rpartition("@")[2]).endswith("linkedin.com"):
+            return address
+    return None
+
+
+NETWORK = Network(
+    name="linkedin", brand="LinkedIn", domains=DOMAINS, dkim_domains=DOMAINS, header_prefixes=("X-LinkedIn-",),
+    subject_claims=(_INVITE_SUBJECT, _REMINDER_SUBJECT), read=read)

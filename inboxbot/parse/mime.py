@@ -1,0 +1,184 @@
+"""Reading raw RFC 5322 bytes defensively: decoded headers, addresses and the text of a message.
+
+Built on the standard library's `email` package with the `compat32` policy, which never raises on a malformed
+header (the modern policy raises on, e.g., a display name that decodes to CR LF). Only text parts are decoded;
+attachments are never touched, so a 10 MB attachment costs nothing but the split.
+"""
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import html
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.policy import compat32
+from functools import cached_property
+
+from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+
+MAX_TEXT_CHARS = 2_000_000  # a text part longer than this is cut: nobody writes a longer notification
+MAX_PARTS = 200  # look at no more than this many MIME parts for text
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]+")
+_WS = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False)
+
+
+def clean_header_text(value: str) -> str:
+    """Make a decoded header value safe to show and to reuse: no control characters, single spaces."""
+    value = _CONTROL.sub(" ", value.replace("\r", " ").replace("\n", " "))
+    return _WS.sub(" ", value).strip()
+
+
+def decode_header_value(value: object) -> str:
+    """RFC 2047 decoding that never raises; unknown charsets fall back to UTF-8 with replacement."""
+    if value is None:
+        return ""
+    text = re.sub(r"\r?\n[ \t]+", " ", str(value))
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except Exception:  # malformed encoded words or an unknown charset: decode chunk by chunk
+        pass
+    try:
+        parts = email.header.decode_header(text)
+    except Exception:
+        return text
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            try:
+                out.append(chunk.decode(charset or "ascii", errors="replace"))
+            except LookupError:
+                out.append(chunk.decode("utf-8", errors="replace"))
+        else:
+            out.append(chunk)
+    return "".join(out)
+
+
+_HIDDEN = re.compile(
+    r"<(div|span|p|td)\b[^>]*style=\"[^\"]*(display:\s*none|visibility:\s*hidden|font-size:\s*0[;\"p]|"
+    r"max-height:\s*0[;\"p])[^\"]*\"[^>]*>.*?</\1>", re.I | re.S)
+
+
+def html_to_text(markup: str) -> str:
+    """Convert HTML to text with inscriptis (layout-aware: table cells and blocks become lines).
+    Hidden preheaders are dropped first: POLICY.md says they never decide anything."""
+    markup = _HIDDEN.sub(" ", markup)
+    try:
+        return get_text(markup, _INSCRIPTIS_CONFIG)
+    except Exception:  # inscriptis/lxml choke on some garbage; strip tags crudely rather than lose the text
+        return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+def normalize_text(text: str) -> str:
+    """Line endings to LF, NBSP and friends to spaces, HTML entities that leaked into text parts decoded."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in text:
+        text = re.sub(r"&(#\d{1,6}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});", lambda m: html.unescape(m.group(0)), text)
+    return text.replace("\u00a0", " ").replace("\u200b", "").replace("\ufeff", "")
+
+
+@dataclass
+class Mail:
+    """A read-only view of one message. Every accessor is safe on any input."""
+
+    msg: Message
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Mail":
+        return cls(email.message_from_bytes(raw, policy=compat32))
+
+    def header(self, name: str) -> str:
+        """The first header of that name, decoded and cleaned; '' when absent."""
+        value = self.msg.get(name)
+        return clean_header_text(decode_header_value(value)) if value is not None else ""
+
+    def headers(self, name: str) -> list[str]:
+        """Every header of that name, top to bottom, unfolded but not RFC 2047 decoded."""
+        return [re.sub(r"\r?\n[ \t]+", " ", str(v)) for v in (self.msg.get_all(name) or [])]
+
+    def has(self, name: str) -> bool:
+        return name in self.msg
+
+    def address(self, name: str) -> tuple[str, str]:
+        """(display name, address) of an address header, both cleaned; address lower-cased."""
+        raw = self.msg.get(name)
+        if raw is None:
+            return "", ""
+        raw_text = re.sub(r"\r?\n[ \t]+", " ", str(raw))
+        try:
+            display, addr = email.utils.parseaddr(raw_text)
+        except Exception:
+            return "", ""
+        return clean_header_text(decode_header_value(display)), addr.strip().lower()
+
+    @cached_property
+    def _parts(self) -> tuple[str, str]:
+        plain: list[str] = []
+        markup: list[str] = []
+        for count, part in enumerate(self.msg.walk()):
+            if count >= MAX_PARTS:
+                break
+            if part.is_multipart():
+                continue
+            ctype = part.get_content_type()
+            if ctype not in ("text/plain", "text/html"):
+                continue
+            if (part.get("Content-Disposition") or "").strip().lower().startswith("attachment"):
+                continue
+            text = _decode_part(part)
+            (plain if ctype == "text/plain" else markup).append(text)
+        return "\n".join(plain), "\n".join(markup)
+
+    @property
+    def text(self) -> str:
+        """The text/plain parts, normalised."""
+        return normalize_text(self._parts[0])
+
+    @property
+    def html(self) -> str:
+        return self._parts[1]
+
+    @cached_property
+    def html_text(self) -> str:
+        """The HTML parts converted to text ('' when there are none)."""
+        return normalize_text(html_to_text(self.html)) if self.html.strip() else ""
+
+    @property
+    def best_text(self) -> str:
+        """The text part, or the HTML converted to text when the message has no usable text part."""
+        text = self.text
+        return text if text.strip() else self.html_text
+
+
+def _decode_part(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+    payload = payload[: MAX_TEXT_CHARS * 4]
+    charset = (part.get_content_charset() or "utf-8").lower()
+    if charset in ("us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1") and _looks_like_utf8(payload):
+        charset = "utf-8"
+    if charset in ("iso-8859-1", "latin-1", "latin1"):
+        charset = "windows-1252"  # a superset in practice: senders label cp1252 text as latin-1
+    try:
+        text = payload.decode(charset, errors="replace")
+    except LookupError:
+        text = payload.decode("utf-8", errors="replace")
+    return text[:MAX_TEXT_CHARS]
+
+
+def _looks_like_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return any(b > 0x7F for b in data[:100_000])

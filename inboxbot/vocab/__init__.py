@@ -1,0 +1,51 @@
+"""The words the parser and the rules look for, one TOML file per language.
+
+Each file may have: `default_notes` (the networks' built-in invitation texts), `stopwords` (for telling the
+language of a note), and pattern lists (`recruiter`, `sales_pitch`, `generic_connect`, `acquaintance`,
+`compliment`, `shared_group`, `purpose`). Patterns are regular expressions matched against the folded text
+(NFKC, accents stripped, lower case), so they are written without accents and in lower case.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import lru_cache
+from importlib.resources import files
+
+from inboxbot.parse.base import fold
+
+
+@lru_cache(maxsize=1)
+def vocabularies() -> dict[str, dict]:
+    out = {}
+    for entry in sorted(files(__package__).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            out[entry.name[:-5]] = tomllib.loads(entry.read_text(encoding="utf-8"))
+    return out
+
+
+@lru_cache(maxsize=None)
+def patterns(category: str) -> tuple[tuple[str, re.Pattern], ...]:
+    """(language, compiled pattern) for every pattern of a category, in every language."""
+    return tuple((lang, re.compile(p)) for lang, vocab in vocabularies().items() for p in vocab.get(category, ()))
+
+
+@lru_cache(maxsize=1)
+def default_notes() -> dict[str, str]:
+    """Folded default note text (punctuation dropped) -> language."""
+    return {note_key(n): lang for lang, v in vocabularies().items() for n in v.get("default_notes", ())}
+
+
+def note_key(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", fold(text)).strip()
+
+
+def find(category: str, text: str) -> list[str]:
+    """The phrases of a category found in text (already folded), in order, without repeats."""
+    found: list[str] = []
+    for _, pattern in patterns(category):
+        for m in pattern.finditer(text):
+            phrase = m.group(0).strip()
+            if phrase and phrase not in found:
+                found.append(phrase)
+    return found
