@@ -1,0 +1,303 @@
+"""The TOML config file -> validated, immutable Settings.
+
+Every problem is collected with its key path and reported at once, before any network I/O (the way borgmatic
+reports them). The schema below is the single source of truth for keys, types and defaults; config.example.toml
+documents it for people.
+"""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import platformdirs
+
+from inboxbot.errors import ConfigError
+from inboxbot.model import TEMPLATES, Decision
+
+RULE_NAMES = ("forged", "not-an-invitation", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
+              "claimed-acquaintance", "thin-connection", "stranger")
+DEFAULT_STATE = str(Path(platformdirs.user_state_dir("inboxbot")) / "inboxbot.sqlite3")
+
+
+# --- validators: each takes a value and returns it converted, or raises ValueError with the problem --------------
+
+Validator = Callable[[Any], Any]
+
+
+def _str(choices: tuple[str, ...] | None = None, allow_empty: bool = True) -> Validator:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, got {_show(value)}")
+        if choices and value not in choices:
+            raise ValueError(f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        if not allow_empty and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+    return check
+
+
+def _int(low: int, high: int) -> Validator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be an integer between {low} and {high}, got {_show(value)}")
+        return value
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of strings, got {_show(value)}")
+    return tuple(value)
+
+
+def _duration(value: Any) -> int:
+    """"90s", "5m", "1h", or a number of seconds -> seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", value) if isinstance(value, str) else None
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f'must be a duration like "90s", "5m" or "1h", got {_show(value)}')
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _show(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
+    "account": {
+        "type": (_str(("imap", "maildir")), "imap"),
+        "host": (_str(), ""),
+        "port": (_int(1, 65535), None),
+        "security": (_str(("tls", "starttls", "none")), "tls"),
+        "username": (_str(), ""),
+        "password_env": (_str(), "INBOXBOT_PASSWORD"),
+        "password_command": (_str(), ""),
+        "allow_insecure": (_bool, False),
+        "timeout": (_duration, 60),
+        "path": (_str(), "~/Mail"),
+    },
+    "folders": {
+        "inbox": (_str(allow_empty=False), "INBOX"),
+        "accept": (_str(allow_empty=False), "Invitations/Accept"),
+        "screening": (_str(allow_empty=False), "Invitations/Screening"),
+        "declined": (_str(allow_empty=False), "Invitations/Declined"),
+        "suspicious": (_str(allow_empty=False), "Invitations/Suspicious"),
+        "drafts": (_str(), ""),
+        "sent": (_str(), ""),
+    },
+    "state": {"database": (_str(allow_empty=False), DEFAULT_STATE)},
+    "owner": {"name": (_str(), ""), "email": (_str(), "")},
+    "policy": {
+        "contacts": (_str_list, ()),
+        "allow": (_str_list, ()),
+        "block": (_str_list, ()),
+        "accept_recruiters": (_bool, True),
+        "collectors": (_str(("ask", "decline")), "ask"),
+        "pitch_beats_recruiter": (_bool, False),
+        "learn_from_sent": (_bool, True),
+        "chain": (_str_list, RULE_NAMES),
+    },
+    "security": {"trusted_authserv_ids": (_str_list, ()), "require_dkim": (_bool, False)},
+    "replies": {
+        "mode": (_str(("draft", "send", "off")), "draft"),
+        "templates": (_str(), "templates"),
+        "once_per_inviter_days": (_int(0, 36500), 90),
+        "max_per_day": (_int(0, 100000), 20),
+        "meeting_options": (_str_list, ("a coffee", "a meal", "a beer", "a phone call")),
+    },
+    "schedule": {"interval": (_duration, 300), "batch_size": (_int(1, 5000), 200)},
+}
+RULE_KEYS: dict[str, tuple[Validator, Any]] = {
+    "enabled": (_bool, True),
+    "decision": (_str(tuple(d.value for d in Decision)), None),
+    "template": (_str(TEMPLATES + ("",)), None),
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A validated section: attribute access to its keys."""
+
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class RuleOverride:
+    enabled: bool = True
+    decision: str | None = None
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path | None
+    account: Section
+    folders: Section
+    state: Section
+    owner: Section
+    policy: Section
+    security: Section
+    replies: Section
+    schedule: Section
+    rules: dict[str, RuleOverride] = field(default_factory=dict)
+    has_account: bool = True
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def path(self, value: str) -> Path:
+        """A path from the config, with ~ expanded and relative to the config file's folder."""
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
+    """Read and validate a config file; raises ConfigError listing every problem."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([("", f"the config file {source} does not exist")]) from None
+    except OSError as exc:
+        raise ConfigError([("", f"the config file {source} cannot be read: {exc.strerror}")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([("", f"not valid TOML: {exc}")], str(source)) from exc
+    return from_dict(data, source, need_account=need_account)
+
+
+def from_dict(data: dict, source: Path | None = None, *, need_account: bool = True) -> Settings:
+    problems: list[tuple[str, str]] = []
+    sections: dict[str, dict[str, Any]] = {}
+    for key in data:
+        if key not in SCHEMA:
+            problems.append((key, "unknown section" + _did_you_mean(key, SCHEMA)))
+    for name, spec in SCHEMA.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            problems.append((name, f"must be a table ([{name}]), got {_show(raw)}"))
+            raw = {}
+        values = {}
+        for key, value in raw.items():
+            if name == "policy" and key == "rules":
+                continue
+            if key not in spec:
+                problems.append((f"{name}.{key}", "unknown key" + _did_you_mean(key, spec)))
+                continue
+            try:
+                values[key] = spec[key][0](value)
+            except ValueError as exc:
+                problems.append((f"{name}.{key}", str(exc)))
+        for key, (_, default) in spec.items():
+            values.setdefault(key, default)
+        sections[name] = values
+    rules = _rules(data.get("policy", {}).get("rules", {}) if isinstance(data.get("policy"), dict) else {}, problems)
+    for i, rule in enumerate(sections["policy"]["chain"]):
+        if rule not in RULE_NAMES:
+            problems.append((f"policy.chain[{i}]", f"unknown rule {rule!r}" + _did_you_mean(rule, RULE_NAMES)))
+    has_account = "account" in data
+    _check_account(sections, problems, need_account=need_account)
+    if sections["replies"]["mode"] == "send":
+        problems.append(("replies.mode", '"send" is not available in this version; use "draft" and send the '
+                                         "drafts from your mail client"))
+    _check_files(sections, problems, source.parent if source else Path.cwd())
+    if sections["replies"]["mode"] != "off" and "@" not in sections["owner"]["email"]:
+        problems.append(("owner.email", "is required (drafts without a known inviter address go to you); "
+                                        'set it, or set replies.mode = "off"'))
+    if problems:
+        raise ConfigError(problems, str(source) if source else None)
+    return Settings(source=source.resolve() if source else None, rules=rules, has_account=has_account,
+                    **{name: Section(values) for name, values in sections.items()})
+
+
+def _check_files(sections: dict[str, dict], problems: list[tuple[str, str]], base: Path) -> None:
+    def resolve(value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else base / p
+
+    for i, name in enumerate(sections["policy"]["contacts"]):
+        path = resolve(name)
+        if not path.is_file():
+            problems.append((f"policy.contacts[{i}]", f"the file {path} does not exist"))
+        elif path.suffix.lower() not in (".vcf", ".vcard", ".csv"):
+            problems.append((f"policy.contacts[{i}]", f"{path.name}: only .vcf and .csv files are understood"))
+    templates = sections["replies"]["templates"]
+    if templates != SCHEMA["replies"]["templates"][1] and not resolve(templates).is_dir():
+        problems.append(("replies.templates", f"the folder {resolve(templates)} does not exist"))
+
+
+def _rules(raw: Any, problems: list[tuple[str, str]]) -> dict[str, RuleOverride]:
+    out = {}
+    if not isinstance(raw, dict):
+        problems.append(("policy.rules", f"must be a table of rule names, got {_show(raw)}"))
+        return out
+    for name, table in raw.items():
+        path = f"policy.rules.{name}"
+        if name not in RULE_NAMES:
+            problems.append((path, "unknown rule" + _did_you_mean(name, RULE_NAMES)))
+            continue
+        if not isinstance(table, dict):
+            problems.append((path, f"must be a table, got {_show(table)}"))
+            continue
+        values = {}
+        for key, value in table.items():
+            if key not in RULE_KEYS:
+                problems.append((f"{path}.{key}", "unknown key" + _did_you_mean(key, RULE_KEYS)))
+                continue
+            try:
+                values[key] = RULE_KEYS[key][0](value)
+            except ValueError as exc:
+                problems.append((f"{path}.{key}", str(exc)))
+        out[name] = RuleOverride(**{k: (v or None) if k == "template" else v for k, v in values.items()})
+    return out
+
+
+def _check_account(sections: dict[str, dict], problems: list[tuple[str, str]], *, need_account: bool) -> None:
+    account = sections["account"]
+    if account["port"] is None:
+        account["port"] = 993 if account["security"] == "tls" else 143
+    if not need_account or account["type"] == "maildir":
+        return
+    if not account["host"]:
+        problems.append(("account.host", "is required for an IMAP account"))
+    if not account["username"]:
+        problems.append(("account.username", "is required for an IMAP account"))
+    if account["security"] == "none" and account["host"] and not account["allow_insecure"] \
+            and not is_loopback(account["host"]):
+        problems.append(("account.security", f'"none" sends the password in clear text to {account["host"]}; '
+                                             'use "tls" or "starttls" (or set account.allow_insecure = true)'))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

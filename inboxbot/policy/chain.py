@@ -1,0 +1,75 @@
+"""The chain: rules in order, built from config; the first hit decides. Pure: screen() does no I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inboxbot.config import Settings
+from inboxbot.model import Decision, Invitation, RuleResult, Verdict
+from inboxbot.policy.contacts import ContactBook, load_contacts
+from inboxbot.policy.rules import RULES, Context, Rule, assess
+
+
+@dataclass(frozen=True)
+class Step:
+    rule: Rule
+    decision: Decision
+    template: str | None
+
+
+@dataclass(frozen=True)
+class Chain:
+    steps: tuple[Step, ...]
+    context: Context
+
+    def screen(self, inv: Invitation) -> Verdict:
+        results: list[RuleResult] = []
+        for step in self.steps:
+            check = step.rule.check(inv, self.context)
+            results.append(RuleResult(step.rule.name, check.hit, check.reason))
+            if check.hit:
+                return Verdict(step.decision, step.template, (f"{step.rule.name}: {check.reason}",),
+                               tuple(results), check.matched)
+        # only reachable when the user switched `stranger` off: leave the message alone rather than guess
+        return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
+
+    def authentic(self, inv: Invitation) -> bool | None:
+        if inv.evidence.claimed is None:
+            return None
+        return assess(inv.evidence, self.context.trusted_authserv_ids, self.context.require_dkim)[0]
+
+
+def build_chain(settings: Settings, extra_known: ContactBook | None = None) -> Chain:
+    """Order, switches and decisions from config; contact files read once here (not per message)."""
+    policy = settings.policy
+    known = load_contacts([settings.path(p) for p in policy.contacts], policy.allow, "policy.allow")
+    if extra_known is not None:
+        for attr in ("emails", "domains", "names", "first_last", "profiles"):
+            for key, source in getattr(extra_known, attr).items():
+                getattr(known, attr).setdefault(key, source)
+    blocked = load_contacts([], policy.block, "policy.block")
+    order = list(policy.chain)
+    if policy.pitch_beats_recruiter and "recruiter" in order and "sales-pitch" in order:
+        i, j = order.index("recruiter"), order.index("sales-pitch")
+        if i < j:
+            order[i], order[j] = order[j], order[i]
+    steps = []
+    for name in order:
+        rule = RULES[name]
+        override = settings.rules.get(name)
+        if override is not None and not override.enabled:
+            continue
+        decision = rule.decision
+        if name == "collector":
+            decision = Decision(policy.collectors)
+        if override is not None and override.decision:
+            decision = Decision(override.decision)
+        template = (override.template if override is not None and override.template else None) or rule.template
+        if decision in (Decision.ASK, Decision.FEEDBACK):
+            template = template or ("feedback" if decision is Decision.FEEDBACK else "where_did_we_meet")
+        else:
+            template = None
+        steps.append(Step(rule, decision, template))
+    context = Context(known=known, blocked=blocked,
+                      trusted_authserv_ids=tuple(settings.security.trusted_authserv_ids),
+                      require_dkim=settings.security.require_dkim, accept_recruiters=policy.accept_recruiters)
+    return Chain(tuple(steps), context)

@@ -1,0 +1,212 @@
+"""The screening rules of POLICY.md section 3: small named units, each answering one question with a reason.
+
+A rule's `check` returns a Check (hit or miss, a reason a person can read, the phrases that matched). What a hit
+decides (decision, template) is data on the rule, overridable from config; the chain (chain.py) runs them in order.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from inboxbot import vocab
+from inboxbot.model import Decision, Evidence, Invitation, Kind
+from inboxbot.parse.base import fold
+from inboxbot.policy.contacts import ContactBook
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a rule may consult besides the invitation itself."""
+
+    known: ContactBook = field(default_factory=ContactBook)
+    blocked: ContactBook = field(default_factory=ContactBook)
+    trusted_authserv_ids: tuple[str, ...] = ()
+    require_dkim: bool = False
+    accept_recruiters: bool = True
+
+
+@dataclass(frozen=True)
+class Check:
+    hit: bool
+    reason: str
+    matched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    decision: Decision
+    template: str | None = None
+
+    def check(self, inv: Invitation, ctx: Context) -> Check:  # pragma: no cover - every rule overrides it
+        raise NotImplementedError
+
+
+def _quote(phrases: list[str] | tuple[str, ...], limit: int = 4) -> str:
+    return ", ".join(f'"{p}"' for p in list(phrases)[:limit])
+
+
+# --- authenticity (POLICY.md section 2) ----------------------------------------------------------------------
+
+def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: bool = False,
+           ) -> tuple[bool, list[str]]:
+    """(authentic, reasons) for a message that claims a network. Only the topmost (trusted) Authentication-Results
+    header counts: deeper ones can be written by anyone."""
+    if evidence.claimed is None:
+        return True, ["no network claim to verify"]
+    failures: list[str] = []
+    passes: list[str] = []
+    if evidence.lookalike:
+        failures.append(f"sender domain {evidence.lookalike} only looks like {evidence.network_domains[0]}")
+    trusted = [a for a in evidence.auth_results if not trusted_ids or a.authserv_id in {t.lower() for t in trusted_ids}]
+    header = trusted[0] if trusted else None
+    dkim_ok = False
+    if header is None:
+        if require_dkim:
+            failures.append("no trusted Authentication-Results header, and security.require_dkim is on")
+        else:
+            passes.append("not verified: no trusted Authentication-Results header")
+    else:
+        network_pass = [d for d in header.dkim_pass if any(d == n or d.endswith("." + n) for n in evidence.dkim_domains)]
+        if header.dmarc == "fail":
+            failures.append(f"{header.authserv_id} reports dmarc=fail")
+        if network_pass:
+            dkim_ok = True
+            passes.append(f"{header.authserv_id} reports dkim=pass for {network_pass[0]}")
+        else:
+            seen = ", ".join(header.dkim_results) or "no DKIM result"
+            failures.append(f"{header.authserv_id} reports no DKIM pass for {evidence.dkim_domains[0]} ({seen})")
+    if not evidence.from_ok:
+        if evidence.sender_ok and dkim_ok:
+            passes.append(f"From {evidence.from_address} is the inviter's own address, sent through "
+                          f"{evidence.network_domains[0]} (signed)")
+        else:
+            failures.append(f"From {evidence.from_address or '(none)'} is not at {evidence.network_domains[0]}")
+    if evidence.foreign_links:
+        failures.append(f"link to a foreign host: {evidence.foreign_links[0][:80]}")
+    return (not failures), (failures or passes)
+
+
+# --- the rules --------------------------------------------------------------------------------------------------
+
+class Forged(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if inv.evidence.claimed is None:
+            return Check(False, "makes no network claim")
+        authentic, reasons = assess(inv.evidence, ctx.trusted_authserv_ids, ctx.require_dkim)
+        if authentic:
+            return Check(False, f"claims {inv.evidence.claimed} and holds up: " + "; ".join(reasons))
+        return Check(True, f"claims {inv.evidence.claimed} but " + "; ".join(reasons))
+
+
+class NotAnInvitation(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if inv.kind in (Kind.INVITATION, Kind.REMINDER):
+            return Check(False, f"{inv.kind.value}: {inv.why_kind}")
+        if inv.error:
+            return Check(True, f"could not be read ({inv.error})")
+        return Check(True, f"{inv.kind.value}: {inv.why_kind}")
+
+
+class Blocked(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        why = ctx.blocked.match(inv.inviter)
+        return Check(True, why) if why else Check(False, "not on the block list")
+
+
+class KnownContact(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        why = ctx.known.match(inv.inviter)
+        return Check(True, why) if why else Check(False, f"{inv.inviter.name or 'the inviter'} is not a known contact")
+
+
+class Recruiter(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        found = []
+        for where, text in (("headline", inv.inviter.headline), ("note", inv.note)):
+            phrases = vocab.find("recruiter", fold(text)) if text else []
+            found += [f"{where} says \"{p}\"" for p in phrases]
+        if not found:
+            return Check(False, "no recruiter wording in headline or note")
+        if not ctx.accept_recruiters:
+            return Check(False, f"recruiter ({found[0]}), but policy.accept_recruiters is off")
+        return Check(True, "; ".join(found[:3]), tuple(found))
+
+
+class SalesPitch(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        found = vocab.find("sales_pitch", fold(inv.note)) if inv.note else []
+        return Check(True, _quote(found), tuple(found)) if found else Check(False, "the note sells nothing")
+
+
+class Collector(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if inv.note is None:
+            if inv.note_is_default:
+                return Check(True, f"only the network's default note ({inv.language or 'unknown language'})")
+            return Check(True, "no personal note")
+        if is_generic(inv.note, inv.inviter.first_name):
+            return Check(True, f"the note says nothing beyond a wish to connect: {inv.note[:60]!r}")
+        return Check(False, "has a personal note")
+
+
+class ClaimedAcquaintance(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        found = vocab.find("acquaintance", fold(inv.note)) if inv.note else []
+        if found:
+            return Check(True, f"the note claims a tie that cannot be checked: {_quote(found)}", tuple(found))
+        return Check(False, "claims no past meeting, call or tie")
+
+
+class ThinConnection(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if not inv.note:
+            return Check(False, "no note")
+        text = fold(inv.note)
+        found = vocab.find("compliment", text) + vocab.find("shared_group", text)
+        if not found:
+            return Check(False, "the note is more than a compliment or a shared group")
+        purpose = vocab.find("purpose", text)
+        if purpose:
+            return Check(False, f"mentions {_quote(found, 1)} but also asks something ({_quote(purpose, 1)})")
+        return Check(True, f"the note only compliments or cites a group: {_quote(found)}", tuple(found))
+
+
+class Stranger(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        return Check(True, "a personal note from someone you do not know")
+
+
+def is_generic(note: str, first_name: str | None = None) -> bool:
+    """A note that says nothing a default note doesn't: greetings, "let's connect", thanks, names."""
+    text = fold(note)
+    for phrase in vocab.find("generic_connect", text):
+        text = text.replace(phrase, " ")
+    stop = {w for data in vocab.vocabularies().values() for w in data.get("stopwords", ())}
+    if first_name:
+        stop.add(fold(first_name))
+    words = [w for w in re.findall(r"[^\W\d_]+", text) if w not in stop and len(w) > 1]
+    return len(words) <= 1
+
+
+RULES: dict[str, Rule] = {rule.name: rule for rule in (
+    Forged("forged", "a message that claims a network but fails the authenticity checks", Decision.QUARANTINE),
+    NotAnInvitation("not-an-invitation", "acceptances, InMail, alerts, newsletters and other mail are left alone",
+                    Decision.IGNORE),
+    Blocked("blocked", "the inviter's name, email, domain or profile is on policy.block", Decision.DECLINE),
+    KnownContact("known-contact", "the inviter is in your contacts, policy.allow, or your Sent mail",
+                 Decision.ACCEPT),
+    Recruiter("recruiter", "headline or note says recruiter, talent acquisition, headhunter, sourcer or staffing",
+              Decision.ACCEPT),
+    SalesPitch("sales-pitch", "the note sells: money, products or services, a website, or your contacts",
+               Decision.FEEDBACK, "feedback"),
+    Collector("collector", "no personal note, only the network's default text, or a bare 'let's connect'",
+              Decision.ASK, "where_did_we_meet"),
+    ClaimedAcquaintance("claimed-acquaintance", "the note claims a meeting, a call, shared work or a family tie",
+                        Decision.ASK, "confirm_meeting"),
+    ThinConnection("thin-connection", "the note only compliments your work or cites a shared group",
+                   Decision.ASK, "profile_question"),
+    Stranger("stranger", "everyone else: a genuine note from someone you do not know", Decision.ASK,
+             "coffee_invite"),
+)}
