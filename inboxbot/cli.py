@@ -1,0 +1,325 @@
+"""The command line: wires config, credentials, mailbox, ledger, chain and composer together.
+
+Errors users see are one sentence and a hint (exit status 2); tracebacks only with --debug.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Sequence
+
+from inboxbot import __version__, config, parse
+from inboxbot.compose import Composer, Owner
+from inboxbot.errors import ConfigError, InboxbotError, TemplateError
+from inboxbot.model import Invitation, Verdict
+from inboxbot.policy.chain import Chain, build_chain
+from inboxbot.worker import PassReport, Worker
+
+log = logging.getLogger("inboxbot")
+
+EPILOG = """\
+commands, in the order a new user needs them:
+  demo           screen the bundled sample mailbox (no server, no config needed)
+  check-config   validate a config file and list every problem
+  explain        show how saved .eml files would be screened, rule by rule
+  set-password   store the IMAP password in the system keyring
+  once           screen the new messages once (add --dry-run to only show what would happen)
+  run            keep screening on the configured schedule until stopped
+
+Start with `inboxbot demo`, then copy config.example.toml, edit it, and run `inboxbot once --dry-run --config FILE`.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except InboxbotError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(f"inboxbot: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  → {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as text (default) or one JSON object per line")
+    parser = argparse.ArgumentParser(
+        prog="inboxbot", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Screens connection invitations (LinkedIn, XING, Facebook) in your mailbox, files them, and "
+                    "drafts the replies you would write.")
+    parser.add_argument("--version", action="version", version=f"inboxbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func, help_: str, needs_config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        if needs_config:
+            p.add_argument("--config", "-c", required=True, metavar="FILE", help="the TOML config file")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
+    p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    command("run", cmd_run, "screen on the configured schedule (schedule.interval) until SIGTERM/SIGINT")
+    p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
+    p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
+    p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
+    command("check-config", cmd_check_config, "validate the config file and list every problem")
+    command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
+    p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result", needs_config=False)
+    p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
+    return parser
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": self.formatTime(record), "level": record.levelname.lower(), "message": record.getMessage()}
+        for key in ("decision", "uid"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    level = logging.DEBUG if args.debug else (logging.INFO if getattr(args, "command", "") == "run" else
+                                                logging.WARNING)
+    root = logging.getLogger("inboxbot")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+# --- wiring ---------------------------------------------------------------------------------------------------
+
+def load_settings(path: str, *, need_account: bool = True) -> config.Settings:
+    return config.load(path, need_account=need_account)
+
+
+def make_composer(settings: config.Settings) -> Composer | None:
+    if settings.replies.mode == "off":
+        return None
+    return Composer(Owner(settings.owner.name, settings.owner.email), settings.path(settings.replies.templates),
+                    tuple(settings.replies.meeting_options))
+
+
+def open_mailbox(settings: config.Settings):
+    if settings.account.type == "maildir":
+        from inboxbot.mail.maildir import MaildirMailbox
+        box = MaildirMailbox(settings.path(settings.account.path), settings.folders.inbox)
+    else:
+        from inboxbot.credentials import get_password
+        from inboxbot.mail.imap import ImapMailbox
+        account = settings.account
+        box = ImapMailbox(account.host, account.port, account.security, account.username, get_password(settings),
+                          timeout=account.timeout)
+    box.open()
+    return box
+
+
+def make_worker(settings: config.Settings, mailbox, ledger, chain: Chain, composer: Composer | None,
+                should_stop=lambda: False) -> Worker:
+    name = settings.account.username or str(settings.account.path)
+    return Worker(name, mailbox, ledger, chain, composer, settings, should_stop)
+
+
+def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | None, *, dry_run: bool = False,
+                 should_stop=lambda: False) -> PassReport:
+    from inboxbot.store import Ledger
+    ledger = Ledger(settings.path(settings.state.database))
+    try:
+        mailbox = open_mailbox(settings)
+        try:
+            return make_worker(settings, mailbox, ledger, chain, composer, should_stop).run_pass(dry_run=dry_run)
+        finally:
+            mailbox.close()
+    finally:
+        ledger.close()
+
+
+# --- commands -------------------------------------------------------------------------------------------------
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    build_chain(settings)
+    make_composer(settings)
+    account = settings.account
+    where = (f"maildir {settings.path(account.path)}" if account.type == "maildir"
+             else f"imap {account.username}@{account.host}:{account.port} ({account.security})")
+    print(f"{args.config}: OK — {where}; {len(settings.policy.contacts)} contact file(s); "
+          f"replies: {settings.replies.mode}")
+    return 0
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    chain = build_chain(settings)
+    composer = make_composer(settings)
+    report = run_one_pass(settings, chain, composer, dry_run=args.dry_run)
+    print_report(report)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from inboxbot.scheduler import run_forever
+    settings = load_settings(args.config)
+    chain = build_chain(settings)
+    composer = make_composer(settings)
+    return run_forever(settings, lambda stop: run_one_pass(settings, chain, composer, should_stop=stop))
+
+
+def cmd_set_password(args: argparse.Namespace) -> int:
+    from inboxbot.credentials import set_password
+    settings = load_settings(args.config)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"IMAP password for {settings.account.username}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ConfigError([("", "no password given")])
+    set_password(settings, password)
+    print(f"Stored the password for {settings.account.username} in the system keyring (service \"inboxbot\").")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, need_account=False)
+    chain = build_chain(settings)
+    composer = make_composer(settings)
+    status = 0
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            status = 1
+            record = {"source": name, "error": f"cannot read: {exc.strerror}"}
+            print(json.dumps(record) if args.json else f"{name}: cannot read: {exc.strerror}")
+            continue
+        inv = parse.parse(raw)
+        verdict = chain.screen(inv)
+        record = explain_record(name, inv, verdict, chain, composer)
+        print(json.dumps(record, ensure_ascii=False) if args.json else explain_text(record))
+    return status
+
+
+def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain, composer: Composer | None) -> dict:
+    reply = None
+    if verdict.template and composer is not None:
+        try:
+            draft = composer.compose(inv, verdict)
+            reply = {"to": draft.to, "subject": draft.subject, "body": draft.body}
+        except TemplateError as exc:
+            reply = {"error": str(exc)}
+    person = inv.inviter
+    record = {
+        "source": source, "kind": inv.kind.value, "network": inv.network, "authentic": chain.authentic(inv),
+        "inviter": {"name": person.name, "headline": person.headline, "location": person.location,
+                    "email": person.email, "profile_url": person.profile_url},
+        "note": inv.note, "mutual_connections": inv.mutual_connections, "language": inv.language,
+        "decision": verdict.decision.value, "template": verdict.template, "reasons": list(verdict.reasons),
+        "rules": [{"rule": r.rule, "hit": r.hit, "reason": r.reason} for r in verdict.results],
+        "reply": reply,
+    }
+    if inv.error:
+        record["parse_error"] = inv.error
+    return record
+
+
+def explain_text(record: dict) -> str:
+    person = record["inviter"]
+    lines = [f"== {record['source']}",
+             f"   {record['kind']} on {record['network'] or 'no network'}"
+             + ("" if record["authentic"] is None else f", {'authentic' if record['authentic'] else 'NOT authentic'}")]
+    if person["name"]:
+        details = ", ".join(x for x in (person["headline"], person["location"], person["email"]) if x)
+        lines.append(f"   from {person['name']}" + (f" ({details})" if details else ""))
+    if record["note"]:
+        note = " ".join(record["note"].split())
+        lines.append(f"   note: {note[:200]}{'…' if len(note) > 200 else ''}")
+    lines.append(f"   decision: {record['decision']}" + (f", reply with {record['template']}" if record["template"]
+                                                            else ""))
+    for rule in record["rules"]:
+        lines.append(f"     {'HIT ' if rule['hit'] else 'miss'} {rule['rule']:<21} {rule['reason']}")
+    if record["reply"] and "subject" in record["reply"]:
+        lines.append(f"   reply to {record['reply']['to']}: {record['reply']['subject']}")
+    return "\n".join(lines)
+
+
+def print_report(report: PassReport, out=None) -> None:
+    out = out or sys.stdout
+    if report.handled:
+        rows = [("inviter", "network", "decision", "template", "folder")] + [
+            (h.inviter[:28], h.network, h.decision, h.template, h.folder) for h in report.handled]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for i, row in enumerate(rows):
+            print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
+            if i == 0:
+                print("  ".join("-" * w for w in widths), file=out)
+        if report.dry_run:
+            print("\nWhat would be done:", file=out)
+            for h in report.handled:
+                print(f"  {h.uid}: {h.action}  [{h.reason}]", file=out)
+        print(file=out)
+    print(report.summary(), file=out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="inboxbot-demo-"))
+    try:
+        with as_file(files("inboxbot.demo")) as demo:
+            shutil.copytree(Path(demo) / "mailbox", work / "Maildir")
+            for sub in ("cur", "new", "tmp"):  # packaging drops empty folders
+                (work / "Maildir" / sub).mkdir(exist_ok=True)
+            for extra in ("contacts.vcf",):
+                shutil.copy(Path(demo) / extra, work / extra)
+            text = (Path(demo) / "config.toml").read_text(encoding="utf-8")
+        (work / "config.toml").write_text(text, encoding="utf-8")
+        settings = load_settings(str(work / "config.toml"))
+        chain = build_chain(settings)
+        composer = make_composer(settings)
+        print(f"Screening the sample mailbox in {work / 'Maildir'} as {settings.owner.name}…\n")
+        report = run_one_pass(settings, chain, composer)
+        print_report(report)
+        drafts = sorted((work / "Maildir" / ".Drafts" / "cur").iterdir())
+        print(f"\n{len(drafts)} drafts are waiting in the Drafts folder. Two of them:\n")
+        for path in drafts[:2]:
+            print("-" * 72)
+            print(_show_draft(path.read_bytes()))
+        print("-" * 72)
+        print("\nNext: copy config.example.toml, point it at your mailbox, and try "
+              "`inboxbot once --dry-run --config FILE`.")
+        if args.keep:
+            print(f"The demo folder is kept: {work}")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _show_draft(raw: bytes) -> str:
+    import email
+    from email.policy import default
+    msg = email.message_from_bytes(raw, policy=default)
+    head = "\n".join(f"{h}: {msg[h]}" for h in ("To", "Subject", "X-Inboxbot-Decision") if msg[h])
+    return head + "\n\n" + msg.get_content().strip()

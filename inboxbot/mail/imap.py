@@ -1,0 +1,220 @@
+"""IMAP through imapclient: the only module that imports it.
+
+Incremental (`UID SEARCH UID n:*`), batched FETCH of BODY.PEEK[] (never marks mail read), MOVE when offered or
+UID COPY + UID EXPUNGE of exactly that UID (UIDPLUS), never a mailbox-wide EXPUNGE. Foreign exceptions are mapped
+to MailboxError at this boundary.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Iterator
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from inboxbot.errors import AuthenticationFailed, MailboxError
+from inboxbot.model import MessageRef, RawMessage
+
+
+class ImapMailbox:
+    supports_keywords = True
+
+    def __init__(self, host: str, port: int, security: str, username: str, password: str, *,
+                 timeout: float = 60, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self._password = username, password
+        self.timeout = timeout
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.client: imapclient.IMAPClient | None = None
+        self.selected: str | None = None
+        self._folders: set[str] | None = None
+        self._delimiter = "/"
+        self.capabilities: frozenset[str] = frozenset()
+
+    # --- connection --------------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        where = f"{self.host}:{self.port}"
+        try:
+            client = imapclient.IMAPClient(self.host, port=self.port, ssl=self.security == "tls",
+                                           ssl_context=self.ssl_context, timeout=self.timeout)
+            if self.security == "starttls":
+                client.starttls(self.ssl_context)
+        except socket.gaierror as exc:
+            raise MailboxError(f"cannot find the mail server {self.host}: {exc.strerror}",
+                               hint="Check account.host for typos and that this machine has DNS.") from exc
+        except ssl.SSLError as exc:
+            raise MailboxError(f"the TLS handshake with {where} failed: {exc.reason or exc}",
+                               hint="Check account.port and account.security (993 is \"tls\", 143 is "
+                                    "\"starttls\"), and that the server's certificate is valid.") from exc
+        except (ConnectionError, socket.timeout, OSError) as exc:
+            raise MailboxError(f"cannot connect to {where}: {exc.strerror or exc}",
+                               hint="Check account.host and account.port, and that the server is up.") from exc
+        except IMAPClientError as exc:
+            raise MailboxError(f"{where} refused the connection: {exc}") from exc
+        try:
+            client.login(self.username, self._password)
+        except LoginError as exc:
+            client.shutdown()
+            raise AuthenticationFailed(f"{where} rejected the login for {self.username}") from exc
+        except (IMAPClientError, OSError) as exc:
+            raise MailboxError(f"logging in to {where} failed: {exc}") from exc
+        self.client = client
+        self.capabilities = frozenset(c.decode().upper() if isinstance(c, bytes) else c.upper()
+                                      for c in client.capabilities())
+        try:
+            folders = client.list_folders()
+            if folders and folders[0][1]:
+                self._delimiter = folders[0][1].decode() if isinstance(folders[0][1], bytes) else folders[0][1]
+            self._folders = {name for _, _, name in folders}
+        except IMAPClientError as exc:
+            raise MailboxError(f"listing folders on {where} failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except (IMAPClientError, OSError):
+                pass
+            self.client = None
+            self.selected = None
+
+    def _c(self) -> imapclient.IMAPClient:
+        if self.client is None:
+            raise MailboxError("not connected")
+        return self.client
+
+    def _name(self, folder: str) -> str:
+        return folder if folder.upper() == "INBOX" else folder.replace("/", self._delimiter)
+
+    def _select(self, folder: str) -> dict:
+        try:
+            info = self._c().select_folder(self._name(folder))
+        except IMAPClientError as exc:
+            raise MailboxError(f"cannot open the folder {folder!r}: {exc}",
+                               hint="Check the [folders] section of the config.") from exc
+        self.selected = folder
+        return info
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def uidvalidity(self, folder: str) -> int:
+        return int(self._select(folder)[b"UIDVALIDITY"])
+
+    def fetch_new(self, folder: str, after_uid: int, batch_size: int,
+                  known: frozenset[str] = frozenset()) -> Iterator[list[RawMessage]]:
+        if self.selected != folder:
+            self._select(folder)
+        info_validity = None
+        try:
+            uids = [u for u in self._c().search(["UID", f"{after_uid + 1}:*"]) if u > after_uid]
+        except IMAPClientError as exc:
+            raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
+        uids.sort()
+        for start in range(0, len(uids), batch_size):
+            chunk = uids[start:start + batch_size]
+            try:
+                data = self._c().fetch(chunk, ["BODY.PEEK[]", "FLAGS"])
+            except IMAPClientError as exc:
+                raise MailboxError(f"fetching from {folder!r} failed: {exc}") from exc
+            if info_validity is None:
+                info_validity = self._validity_of_selected()
+            batch = []
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None or b"BODY[]" not in item:
+                    continue  # expunged by someone else between SEARCH and FETCH
+                flags = frozenset(f.decode() if isinstance(f, bytes) else f for f in item.get(b"FLAGS", ()))
+                batch.append(RawMessage(MessageRef(folder, info_validity, str(uid)), item[b"BODY[]"], flags))
+            yield batch
+
+    def _validity_of_selected(self) -> int:
+        status = self._c().folder_status(self._name(self.selected or "INBOX"), ["UIDVALIDITY"])
+        return int(status[b"UIDVALIDITY"])
+
+    def exists(self, ref: MessageRef) -> bool:
+        if self.selected != ref.folder:
+            self._select(ref.folder)
+        try:
+            return bool(self._c().search(["UID", ref.uid]))
+        except IMAPClientError as exc:
+            raise MailboxError(f"searching {ref.folder!r} failed: {exc}") from exc
+
+    def has_message_id(self, folder: str, message_id: str) -> bool:
+        previous = self.selected
+        self._select(folder)
+        try:
+            return bool(self._c().search(["HEADER", "Message-ID", message_id]))
+        except IMAPClientError as exc:
+            raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
+        finally:
+            if previous and previous != folder:
+                self._select(previous)
+
+    # --- writing -----------------------------------------------------------------------------------------------
+
+    def ensure_folder(self, folder: str) -> None:
+        name = self._name(folder)
+        if self._folders is not None and name in self._folders:
+            return
+        try:
+            self._c().create_folder(name)
+        except IMAPClientError as exc:
+            if "exist" not in str(exc).lower():  # created meanwhile by someone else: fine
+                raise MailboxError(f"cannot create the folder {folder!r}: {exc}") from exc
+        try:
+            self._c().subscribe_folder(name)
+        except IMAPClientError:
+            pass  # subscribing is a courtesy for mail clients, not needed by us
+        if self._folders is not None:
+            self._folders.add(name)
+
+    def drafts_folder(self, configured: str = "") -> str:
+        if configured:
+            self.ensure_folder(configured)
+            return configured
+        try:
+            special = self._c().find_special_folder(imapclient.DRAFTS)
+        except IMAPClientError:
+            special = None
+        if special:
+            return special.replace(self._delimiter, "/") if self._delimiter != "/" else special
+        for candidate in ("Drafts", "INBOX" + self._delimiter + "Drafts"):
+            if self._folders and candidate in self._folders:
+                return candidate.replace(self._delimiter, "/")
+        raise MailboxError("the server has no Drafts folder (none is marked \\Drafts and none is named Drafts)",
+                           hint="Set folders.drafts to the folder your mail client keeps drafts in.")
+
+    def append(self, folder: str, raw: bytes, flags: tuple[str, ...]) -> None:
+        try:
+            self._c().append(self._name(folder), raw, flags=flags)
+        except IMAPClientError as exc:
+            raise MailboxError(f"saving a message to {folder!r} failed: {exc}") from exc
+
+    def add_flags(self, ref: MessageRef, flags: tuple[str, ...]) -> None:
+        if self.selected != ref.folder:
+            self._select(ref.folder)
+        try:
+            self._c().add_flags([int(ref.uid)], flags, silent=True)
+        except IMAPClientError as exc:
+            raise MailboxError(f"setting flags on message {ref.uid} failed: {exc}") from exc
+
+    def move(self, ref: MessageRef, folder: str) -> None:
+        if self.selected != ref.folder:
+            self._select(ref.folder)
+        uid = [int(ref.uid)]
+        target = self._name(folder)
+        try:
+            if "MOVE" in self.capabilities:
+                self._c().move(uid, target)
+            elif "UIDPLUS" in self.capabilities:
+                self._c().copy(uid, target)
+                self._c().add_flags(uid, [imapclient.DELETED], silent=True)
+                self._c().uid_expunge(uid)
+            else:
+                raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
+                                   "without expunging the whole folder; inboxbot refuses to do that",
+                                   hint="Use a server with MOVE or UIDPLUS (every current server has one).")
+        except IMAPClientError as exc:
+            raise MailboxError(f"moving message {ref.uid} to {folder!r} failed: {exc}") from exc

@@ -1,0 +1,118 @@
+"""A local Maildir++ tree: INBOX is the root, `Invitations/Accept` is `.Invitations.Accept`. Drafts get the `D`
+flag. Maildir has no keywords, so the ledger alone remembers what was handled."""
+from __future__ import annotations
+
+import mailbox
+import os
+from pathlib import Path
+from typing import Iterator
+
+from inboxbot.errors import MailboxError
+from inboxbot.model import MessageRef, RawMessage
+
+_FLAGS = {"\\Seen": "S", "\\Flagged": "F", "\\Draft": "D", "\\Answered": "R", "\\Deleted": "T"}
+
+
+class MaildirMailbox:
+    supports_keywords = False
+
+    def __init__(self, path: Path, inbox: str = "INBOX") -> None:
+        self.root_path = Path(os.path.expanduser(str(path)))
+        self.inbox = inbox
+        self.root: mailbox.Maildir | None = None
+
+    def open(self) -> None:
+        if not (self.root_path / "cur").is_dir() and not (self.root_path / "new").is_dir():
+            raise MailboxError(f"{self.root_path} is not a Maildir (it has no cur/ and new/ folders)",
+                               hint="Set account.path to the Maildir that holds your inbox.")
+        self.root = mailbox.Maildir(str(self.root_path), factory=None, create=False)
+
+    def close(self) -> None:
+        self.root = None
+
+    def _folder(self, name: str, create: bool = False) -> mailbox.Maildir:
+        assert self.root is not None, "open() first"
+        if name == self.inbox or name.upper() == "INBOX":
+            return self.root
+        dotted = "." + name.replace("/", ".")
+        path = self.root_path / dotted
+        if not path.is_dir():
+            if not create:
+                raise MailboxError(f"the Maildir folder {name} ({path}) does not exist")
+            return mailbox.Maildir(str(path), factory=None, create=True)
+        return mailbox.Maildir(str(path), factory=None, create=False)
+
+    def uidvalidity(self, folder: str) -> int:
+        self._folder(folder)
+        return 1  # Maildir keys are stable file names: there is nothing to invalidate
+
+    def fetch_new(self, folder: str, after_uid: int, batch_size: int,
+                  known: frozenset[str] = frozenset()) -> Iterator[list[RawMessage]]:
+        box = self._folder(folder)
+        batch: list[RawMessage] = []
+        for key in sorted(box.iterkeys(), key=lambda k: (_mtime(box, k), k)):
+            if key in known:
+                continue
+            try:
+                msg = box.get_message(key)
+            except (KeyError, OSError):
+                continue  # moved away by another program between listing and reading
+            flags = frozenset(f for f, c in _FLAGS.items() if c in msg.get_flags())
+            batch.append(RawMessage(MessageRef(folder, 1, key), msg.as_bytes(unixfrom=False), flags))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def exists(self, ref: MessageRef) -> bool:
+        try:
+            self._folder(ref.folder).get_file(ref.uid).close()
+            return True
+        except KeyError:
+            return False
+
+    def ensure_folder(self, folder: str) -> None:
+        self._folder(folder, create=True)
+
+    def drafts_folder(self, configured: str = "") -> str:
+        name = configured or "Drafts"
+        self.ensure_folder(name)
+        return name
+
+    def append(self, folder: str, raw: bytes, flags: tuple[str, ...]) -> None:
+        msg = mailbox.MaildirMessage(raw)
+        msg.set_subdir("cur")
+        msg.set_flags("".join(sorted(_FLAGS[f] for f in flags if f in _FLAGS)))
+        self._folder(folder, create=True).add(msg)
+
+    def has_message_id(self, folder: str, message_id: str) -> bool:
+        box = self._folder(folder, create=True)
+        for key in box.iterkeys():
+            with box.get_file(key) as fh:
+                head = fh.read(8192)
+            if message_id.encode() in head:
+                return True
+        return False
+
+    def add_flags(self, ref: MessageRef, flags: tuple[str, ...]) -> None:
+        box = self._folder(ref.folder)
+        msg = box.get_message(ref.uid)
+        chars = "".join(_FLAGS[f] for f in flags if f in _FLAGS)
+        if chars:
+            msg.add_flag(chars)
+            box[ref.uid] = msg
+
+    def move(self, ref: MessageRef, folder: str) -> None:
+        """Add to the target, then remove the source: a crash in between leaves a copy, never a loss."""
+        source = self._folder(ref.folder)
+        msg = source.get_message(ref.uid)
+        self._folder(folder, create=True).add(msg)
+        source.discard(ref.uid)
+
+
+def _mtime(box: mailbox.Maildir, key: str) -> float:
+    try:
+        return os.path.getmtime(os.path.join(box._path, box._lookup(key)))  # noqa: SLF001 - no public accessor
+    except (KeyError, OSError):
+        return 0.0

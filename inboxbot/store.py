@@ -1,0 +1,177 @@
+"""The SQLite ledger: what was decided and done for each message, per account and folder. The idempotency gate.
+
+A message is recorded *before* anything is done to it (state `planned`), its draft when appended (`drafted`),
+and `done` when filed. A pass that was interrupted resumes from these states instead of repeating work.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from inboxbot.errors import StateError
+from inboxbot.model import Invitation, MessageRef, Verdict
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folders (
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL,
+    PRIMARY KEY (account, folder));
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL,
+    message_id TEXT, kind TEXT, network TEXT, inviter_key TEXT,
+    decision TEXT, template TEXT, reasons TEXT, invitation TEXT,
+    state TEXT NOT NULL, error TEXT, draft_message_id TEXT, target_folder TEXT,
+    first_seen REAL NOT NULL, updated REAL NOT NULL,
+    UNIQUE (account, folder, uidvalidity, uid));
+CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_inviter ON messages (account, inviter_key);
+CREATE TABLE IF NOT EXISTS passes (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+    counts TEXT, error TEXT);
+"""
+DONE, PLANNED, DRAFTED, ERROR = "done", "planned", "drafted", "error"
+
+
+class Ledger:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"the state database {self.path} cannot be used: {exc}") from exc
+        except OSError as exc:
+            raise StateError(f"the state database {self.path} cannot be created: {exc.strerror}") from exc
+
+    def _migrate(self) -> None:
+        existing = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        version = 0
+        if existing:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row["value"]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(f"the state database {self.path} was written by a newer inboxbot (schema {version}, "
+                             f"this one knows {SCHEMA_VERSION})", hint="Upgrade inboxbot, or point "
+                             "state.database at another file.")
+        if version < SCHEMA_VERSION:
+            with self.transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.db.execute(statement)
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def transaction(self) -> "_Tx":
+        return _Tx(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- folders ---------------------------------------------------------------------------------------------
+
+    def last_uid(self, account: str, folder: str, uidvalidity: int) -> tuple[int, bool]:
+        """(last UID seen, whether UIDVALIDITY changed since the last pass)."""
+        row = self.db.execute("SELECT uidvalidity, last_uid FROM folders WHERE account=? AND folder=?",
+                              (account, folder)).fetchone()
+        if row is None:
+            return 0, False
+        if row["uidvalidity"] != uidvalidity:
+            return 0, True
+        return row["last_uid"], False
+
+    def set_last_uid(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        self.db.execute("INSERT INTO folders VALUES (?, ?, ?, ?) ON CONFLICT (account, folder) DO UPDATE SET "
+                        "uidvalidity=excluded.uidvalidity, last_uid=excluded.last_uid",
+                        (account, folder, uidvalidity, last_uid))
+
+    # --- messages --------------------------------------------------------------------------------------------
+
+    def get(self, account: str, ref: MessageRef) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
+                               (account, ref.folder, ref.uidvalidity, ref.uid)).fetchone()
+
+    def known_uids(self, account: str, folder: str, uidvalidity: int) -> set[str]:
+        return {r[0] for r in self.db.execute(
+            "SELECT uid FROM messages WHERE account=? AND folder=? AND uidvalidity=?", (account, folder, uidvalidity))}
+
+    def handled_message_id(self, account: str, message_id: str | None) -> sqlite3.Row | None:
+        """A finished record for this Message-ID under any UID: the same mail seen before a UIDVALIDITY reset."""
+        if not message_id:
+            return None
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND state IN (?, ?) "
+                               "ORDER BY id LIMIT 1", (account, message_id, DONE, ERROR)).fetchone()
+
+    def replied_to(self, account: str, inviter_key: str | None, since: float) -> sqlite3.Row | None:
+        if not inviter_key:
+            return None
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND inviter_key=? AND draft_message_id IS NOT "
+                               "NULL AND state IN (?, ?) AND updated >= ? LIMIT 1",
+                               (account, inviter_key, DRAFTED, DONE, since)).fetchone()
+
+    def unfinished(self, account: str, folder: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND folder=? AND state IN (?, ?)",
+                               (account, folder, PLANNED, DRAFTED)).fetchall()
+
+    def plan(self, account: str, ref: MessageRef, inv: Invitation, verdict: Verdict | None, *, inviter_key: str | None,
+             target_folder: str | None, draft_message_id: str | None, state: str = PLANNED,
+             error: str | None = None) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO messages (account, folder, uidvalidity, uid, message_id, kind, network, inviter_key, decision,"
+            " template, reasons, invitation, state, error, draft_message_id, target_folder, first_seen, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET state=excluded.state,"
+            " error=excluded.error, updated=excluded.updated",
+            (account, ref.folder, ref.uidvalidity, ref.uid, inv.message_id, inv.kind.value, inv.network, inviter_key,
+             verdict.decision.value if verdict else None, verdict.template if verdict else None,
+             json.dumps(list(verdict.reasons) if verdict else []), json.dumps(_invitation_json(inv)),
+             state, error, None, target_folder, now, now))
+        if draft_message_id is not None:
+            self.db.execute("UPDATE messages SET draft_message_id=? WHERE account=? AND folder=? AND uidvalidity=? "
+                            "AND uid=? AND draft_message_id IS NULL",
+                            (draft_message_id, account, ref.folder, ref.uidvalidity, ref.uid))
+
+    def set_state(self, account: str, ref: MessageRef, state: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE messages SET state=?, error=?, updated=? WHERE account=? AND folder=? AND "
+                        "uidvalidity=? AND uid=?",
+                        (state, error, time.time(), account, ref.folder, ref.uidvalidity, ref.uid))
+
+    # --- passes ----------------------------------------------------------------------------------------------
+
+    def start_pass(self, account: str) -> int:
+        return self.db.execute("INSERT INTO passes (account, started) VALUES (?, ?)", (account, time.time())).lastrowid
+
+    def finish_pass(self, pass_id: int, counts: dict[str, int], error: str | None = None) -> None:
+        self.db.execute("UPDATE passes SET finished=?, counts=?, error=? WHERE id=?",
+                        (time.time(), json.dumps(counts), error, pass_id))
+
+    def rows(self, sql: str, *args: Any) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute(sql, args)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _invitation_json(inv: Invitation) -> dict:
+    """The parsed form kept for later (replay): everything but the raw evidence details."""
+    data = asdict(inv)
+    data["kind"] = inv.kind.value
+    data.pop("evidence", None)
+    return data

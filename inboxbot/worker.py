@@ -1,0 +1,219 @@
+"""One pass over one account: fetch new -> parse -> screen -> plan -> apply -> record.
+
+The ledger records a message before anything is done to it and each step after; a pass that was interrupted
+resumes the unfinished steps. A message that fails is recorded with its error and the pass goes on; a failing
+connection ends the pass (the next one resumes).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from inboxbot import actions, parse
+from inboxbot.compose import Composer
+from inboxbot.config import Settings
+from inboxbot.errors import InboxbotError, MailboxError
+from inboxbot.mail import KEYWORD, Mailbox
+from inboxbot.model import Invitation, Kind, MessageRef, RawMessage, Verdict
+from inboxbot.parse.base import fold
+from inboxbot.policy.chain import Chain
+from inboxbot.policy.contacts import profile_key
+from inboxbot.store import DONE, DRAFTED, ERROR, Ledger
+
+log = logging.getLogger("inboxbot")
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One row of a pass report."""
+
+    uid: str
+    inviter: str
+    network: str
+    decision: str
+    template: str
+    folder: str
+    action: str
+    reason: str
+
+
+@dataclass
+class PassReport:
+    account: str
+    dry_run: bool
+    handled: list[Handled] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    skipped: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        new = sum(self.counts.values())
+        if new == 0:
+            return f"{self.account}: nothing new" + (" (dry run)" if self.dry_run else "")
+        order = ["accept", "ask", "feedback", "decline", "quarantine", "ignore"]
+        parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
+        if self.errors:
+            parts.append(f"{self.errors} failed")
+        return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
+
+
+def inviter_key(inv: Invitation) -> str | None:
+    """Who an invitation is from, across messages: the profile path, else the address, else the name."""
+    person = inv.inviter
+    key = profile_key(person.profile_url) if person.profile_url else None
+    key = key or (person.email or "").lower() or (fold(person.name) if person.name else None)
+    return f"{inv.network}:{key}" if key else None
+
+
+class Worker:
+    def __init__(self, name: str, mailbox: Mailbox, ledger: Ledger, chain: Chain, composer: Composer | None,
+                 settings: Settings, should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.name = name
+        self.mailbox = mailbox
+        self.ledger = ledger
+        self.chain = chain
+        self.composer = composer
+        self.settings = settings
+        self.should_stop = should_stop
+        self.folders = dict(settings.folders.values)
+        self._drafts: str | None = None
+        self._created: set[str] = set()
+
+    # --- the pass ------------------------------------------------------------------------------------------------
+
+    def run_pass(self, dry_run: bool = False) -> PassReport:
+        started = time.monotonic()
+        report = PassReport(self.name, dry_run)
+        inbox = self.folders["inbox"]
+        pass_id = None if dry_run else self.ledger.start_pass(self.name)
+        error = None
+        try:
+            validity = self.mailbox.uidvalidity(inbox)
+            last, reset = self.ledger.last_uid(self.name, inbox, validity)
+            if reset:
+                log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "
+                            "nobody is answered twice", self.name, inbox)
+            if not dry_run:
+                self._finish_interrupted(inbox, validity)
+            known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
+            for batch in self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known):
+                for raw in batch:
+                    self._handle(raw, report, dry_run)
+                    if self.should_stop():
+                        break
+                if batch and not dry_run:
+                    high = max((int(r.ref.uid) for r in batch if r.ref.uid.isdigit()), default=last)
+                    if high > last and not self.should_stop():
+                        self.ledger.set_last_uid(self.name, inbox, validity, high)
+                        last = high
+                if self.should_stop():
+                    log.info("%s: stopping after the message in hand", self.name)
+                    break
+        except InboxbotError as exc:
+            error = str(exc)
+            raise
+        finally:
+            report.seconds = time.monotonic() - started
+            if pass_id is not None:
+                self.ledger.finish_pass(pass_id, dict(report.counts), error)
+        return report
+
+    def _finish_interrupted(self, inbox: str, validity: int) -> None:
+        """Messages planned in an interrupted pass: if they are gone from the inbox, the move had happened."""
+        for row in self.ledger.unfinished(self.name, inbox):
+            ref = MessageRef(row["folder"], row["uidvalidity"], row["uid"])
+            if row["uidvalidity"] != validity or not self.mailbox.exists(ref):
+                self.ledger.set_state(self.name, ref, DONE)
+                log.info("%s: message %s was filed before an interruption; recorded as done", self.name, ref.uid)
+
+    # --- one message ---------------------------------------------------------------------------------------------
+
+    def _handle(self, raw: RawMessage, report: PassReport, dry_run: bool) -> None:
+        ref = raw.ref
+        row = self.ledger.get(self.name, ref)
+        if row is not None and row["state"] in (DONE, ERROR):
+            report.skipped += 1
+            return
+        if KEYWORD in raw.flags and row is None:
+            report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
+            return
+        inv = parse.parse(raw.raw)
+        earlier = self.ledger.handled_message_id(self.name, inv.message_id) if row is None else None
+        if earlier is not None:
+            report.skipped += 1
+            if not dry_run:
+                self.ledger.plan(self.name, ref, inv, None, inviter_key=None, target_folder=None,
+                                 draft_message_id=None, state=DONE)
+            return
+        verdict = self.chain.screen(inv)
+        key = inviter_key(inv)
+        draft, remark = self._draft_for(inv, verdict, key)
+        plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
+                            remark=remark)
+        reason = verdict.reasons[0] if verdict.reasons else ""
+        report.counts[verdict.decision.value] += 1
+        report.handled.append(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", verdict.decision.value,
+                                      verdict.template or "-", plan.folder or "(stays)", plan.describe(), reason))
+        log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
+                 inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
+                 extra={"decision": verdict.decision.value, "uid": ref.uid})
+        if dry_run:
+            return
+        if inv.error:
+            self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=None,
+                             draft_message_id=None, state=ERROR, error=inv.error)
+            report.errors += 1
+            log.warning("%s: message %s could not be read and stays where it is: %s", self.name, ref.uid, inv.error)
+            return
+        self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=plan.folder,
+                         draft_message_id=plan.draft.message_id if plan.draft else None)
+        try:
+            self._apply(ref, plan, row)
+        except MailboxError as exc:
+            if _connection_lost(exc):
+                raise
+            self.ledger.set_state(self.name, ref, ERROR, str(exc))
+            report.errors += 1
+            log.error("%s: message %s: %s; it stays where it is", self.name, ref.uid, exc)
+            return
+        self.ledger.set_state(self.name, ref, DONE)
+
+    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None):
+        if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
+            return None, ""
+        days = self.settings.replies.once_per_inviter_days
+        earlier = self.ledger.replied_to(self.name, key, time.time() - days * 86400) if days else None
+        if earlier is not None:
+            what = "a reminder" if inv.kind is Kind.REMINDER else "another invitation"
+            return None, f"no draft: {what} from an inviter who already has one"
+        return self.composer.compose(inv, verdict), ""
+
+    def _apply(self, ref: MessageRef, plan: actions.Plan, row) -> None:
+        if plan.draft is not None and not (row is not None and row["state"] == DRAFTED):
+            drafts = self._drafts_folder()
+            # a crash between APPEND and the ledger update must not leave two drafts: look for ours first
+            if row is None or not self.mailbox.has_message_id(drafts, plan.draft.message_id):
+                self.mailbox.append(drafts, plan.draft.raw, actions.DRAFT_FLAGS)
+            self.ledger.set_state(self.name, ref, DRAFTED)
+        if plan.flags:
+            self.mailbox.add_flags(ref, plan.flags)
+        if plan.folder:
+            if plan.folder not in self._created:
+                self.mailbox.ensure_folder(plan.folder)
+                self._created.add(plan.folder)
+            self.mailbox.move(ref, plan.folder)
+
+    def _drafts_folder(self) -> str:
+        if self._drafts is None:
+            self._drafts = self.mailbox.drafts_folder(self.folders.get("drafts", ""))
+        return self._drafts
+
+
+def _connection_lost(exc: MailboxError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, (OSError, EOFError)) or "not connected" in str(exc) or "socket" in str(exc).lower()
+

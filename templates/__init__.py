@@ -1,0 +1,1 @@
+"""The built-in reply templates, installed as the package inboxbot.templates."""
