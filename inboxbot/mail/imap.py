@@ -175,7 +175,7 @@ class ImapMailbox:
             self.ensure_folder(configured)
             return configured
         try:
-            special = self._c().find_special_folder(imapclient.DRAFTS)
+            special = self._c().find_special_folder(imapclient.imapclient.DRAFTS)
         except IMAPClientError:
             special = None
         if special:

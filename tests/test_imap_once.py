@@ -1,0 +1,158 @@
+"""`inboxbot once` against a real Dovecot: what ends up in which folder, with which flags, and what the drafts say."""
+from __future__ import annotations
+
+import email
+import sqlite3
+from email.policy import default
+from pathlib import Path
+
+import pytest
+
+from inboxbot.cli import main
+from tests.conftest import CORPUS, PASSWORD, corpus_message, folder_messages
+
+# one message per outcome: known (accept), collector (ask), pitch (feedback), blocked (decline),
+# forged (quarantine), newsletter (ignore), a 2011 invitation with the inviter's own Reply-To (draft to them)
+MESSAGES = ["003", "027", "022", "011", "064", "058", "023"]
+
+
+def write_config(tmp_path: Path, dovecot, user: str, **extra: str) -> Path:
+    cfg = tmp_path / "config.toml"
+    lines = [
+        "[account]", 'type = "imap"', 'host = "127.0.0.1"', f"port = {dovecot.port}", 'security = "none"',
+        f'username = "{user}"', "[owner]", 'name = "Robin Castellano"', 'email = "robin.castellano@example.net"',
+        "[policy]", f'contacts = ["{CORPUS / "contacts.vcf"}", "{CORPUS / "Connections.csv"}"]',
+        'block = ["Gerald Plunkett", "deals@fastgrowth.example", "@leadmagnet.example"]',
+        "[security]", 'trusted_authserv_ids = ["mx.corpus.test"]',
+        "[state]", f'database = "{tmp_path / "state.sqlite3"}"',
+    ]
+    for section, body in extra.items():
+        lines += [f"[{section}]", body]
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+@pytest.fixture
+def loaded(dovecot, imap_user, tmp_path, monkeypatch):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    for name in MESSAGES:
+        client.append("INBOX", corpus_message(name))
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    yield client, cfg
+    client.logout()
+
+
+def _subjects(folder: dict) -> list[str]:
+    return sorted(email.message_from_bytes(m["raw"], policy=default)["Subject"] for m in folder.values())
+
+
+def test_once_files_flags_and_drafts(loaded, capsys):
+    client, cfg = loaded
+    assert main(["once", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "7 new · 1 accept · 1 ask · 2 feedback · 1 decline · 1 quarantine · 1 ignore" in out
+
+    inbox = folder_messages(client, "INBOX")
+    assert len(inbox) == 1  # only the newsletter stays, untouched and unread
+    (newsletter,) = inbox.values()
+    assert b"top stories" in newsletter["raw"]
+    assert "\\Seen" not in newsletter["flags"] and "$InboxbotScreened" not in newsletter["flags"]
+
+    accept = folder_messages(client, "Invitations/Accept")
+    assert len(accept) == 1
+    (known,) = accept.values()
+    assert {"\\Flagged", "$InboxbotScreened"} <= known["flags"] and "\\Seen" not in known["flags"]
+
+    declined = folder_messages(client, "Invitations/Declined")
+    assert [("\\Seen" in m["flags"]) for m in declined.values()] == [True]
+    suspicious = folder_messages(client, "Invitations/Suspicious")
+    assert len(suspicious) == 1 and "\\Seen" not in next(iter(suspicious.values()))["flags"]
+    assert len(folder_messages(client, "Invitations/Screening")) == 3
+
+    drafts = folder_messages(client, "Drafts")
+    assert len(drafts) == 3
+    parsed = [email.message_from_bytes(d["raw"], policy=default) for d in drafts.values()]
+    assert all("\\Draft" in d["flags"] for d in drafts.values())
+    decisions = sorted(m["X-Inboxbot-Decision"] for m in parsed)
+    assert decisions == ["ask; template=where_did_we_meet", "feedback; template=feedback",
+                         "feedback; template=feedback"]
+    # 2011 mail carries the inviter's own Reply-To: that draft goes to her, without the paste-in preface
+    (to_elena,) = [m for m in parsed if m["To"].addresses[0].addr_spec == "elena@lumenbrand.example"]
+    assert str(to_elena["To"]) == "Elena Marsh <elena@lumenbrand.example>"
+    assert to_elena.get_content().startswith("Hi Elena,") and "[inboxbot]" not in to_elena.get_content()
+    for m in parsed:
+        assert m["In-Reply-To"] and m["In-Reply-To"] == m["References"]
+        assert m["Auto-Submitted"] is None
+        assert m["From"].addresses[0].addr_spec == "robin.castellano@example.net"
+    collector = next(m for m in parsed if "where_did_we_meet" in m["X-Inboxbot-Decision"])
+    body = collector.get_content()
+    assert "Hi Olivia," in body and "where might we have met" in body
+    assert str(collector["To"]) == "Robin Castellano <robin.castellano@example.net>"
+    assert "https://www.linkedin.com/in/olivia-brandt-ops" in body  # ready to paste, with the profile link
+
+
+def test_second_pass_does_nothing(loaded, capsys):
+    client, cfg = loaded
+    assert main(["once", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    before = {f: len(folder_messages(client, f)) for f in ("INBOX", "Drafts", "Invitations/Screening")}
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "nothing new" in capsys.readouterr().out
+    after = {f: len(folder_messages(client, f)) for f in before}
+    assert after == before
+
+
+def test_dry_run_changes_nothing(loaded, tmp_path, capsys):
+    client, cfg = loaded
+    assert main(["once", "--dry-run", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing changed" in out and "draft to Robin Castellano" in out and "move to " in out
+    assert len(folder_messages(client, "INBOX")) == len(MESSAGES)
+    assert folder_messages(client, "Drafts") == {}
+    assert not any("Invitations" in name for _, _, name in client.list_folders())
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    # and the real run then does exactly what the dry run announced
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "7 new · 1 accept · 1 ask · 2 feedback · 1 decline · 1 quarantine · 1 ignore" in capsys.readouterr().out
+
+
+def test_restored_copy_is_not_answered_twice(loaded, capsys):
+    """A message the user copies back into the inbox (new UID, no keyword) is recognised by its Message-ID."""
+    client, cfg = loaded
+    assert main(["once", "--config", str(cfg)]) == 0
+    client.append("INBOX", corpus_message("027"))
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "nothing new" in capsys.readouterr().out.splitlines()[-1]
+    assert len(folder_messages(client, "Drafts")) == 3
+
+
+def test_moved_back_message_keeps_its_keyword_and_is_skipped(loaded, capsys):
+    client, cfg = loaded
+    assert main(["once", "--config", str(cfg)]) == 0
+    client.select_folder("Invitations/Screening")
+    client.move(client.search(["ALL"])[:1], "INBOX")
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("nothing new")
+    assert len(folder_messages(client, "Drafts")) == 3
+
+
+def test_wrong_password_is_one_clear_sentence(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", "not-the-password")
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"rejected the login for {imap_user}" in err and "Traceback" not in err
+    assert "not-the-password" not in err
+
+
+def test_unreachable_server(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", "x")
+
+    class Closed:
+        port = 1  # nothing listens on port 1 of loopback
+    cfg = write_config(tmp_path, Closed, "nobody")
+    assert main(["once", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to 127.0.0.1:1" in err and "Traceback" not in err
