@@ -30,7 +30,12 @@ _COMPANY = re.compile(r"\s(?:at|@|bei|chez|en|bij|na|presso|di)\s+(.+)$", re.I)
 
 
 def builtin_templates_dir() -> Path:
-    return Path(str(files("inboxbot.templates")))
+    """Installed, the top-level templates/ folder is the package inboxbot.templates; in a source checkout (tests
+    run from the repository) it is simply ../templates."""
+    try:
+        return Path(str(files("inboxbot.templates")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "templates"
 
 
 def company_of(headline: str | None) -> str | None:
