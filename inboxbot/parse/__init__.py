@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import authres
-
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
 from inboxbot.parse import facebook, linkedin, others, xing
+from inboxbot.parse.authresults import parse_authentication_results
 from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
 from inboxbot.parse.mime import Mail
 
@@ -130,62 +129,8 @@ def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Ev
 
 
 def _auth_results(mail: Mail) -> list[AuthResult]:
-    out = []
-    for value in mail.headers("Authentication-Results"):
-        parsed = _parse_authres(value)
-        if parsed is not None:
-            out.append(parsed)
-    return out
-
-
-def _parse_authres(value: str) -> AuthResult | None:
-    try:
-        header = authres.AuthenticationResultsHeader.parse_value(value)
-    except Exception:
-        return _parse_authres_loosely(value)
-    dkim_pass, dkim_results, dmarc = [], [], None
-    for result in header.results:
-        method = (result.method or "").lower()
-        if method == "dkim":
-            domain = _signing_domain({p.type + "." + p.name: p.value for p in result.properties})
-            dkim_results.append(f"{result.result} ({domain or 'no domain'})")
-            if (result.result or "").lower() == "pass" and domain:
-                dkim_pass.append(domain)
-        elif method == "dmarc" and dmarc is None:
-            dmarc = (result.result or "").lower()
-    return AuthResult(authserv_id=(header.authserv_id or "").lower(), dkim_pass=tuple(dkim_pass),
-                      dkim_results=tuple(dkim_results), dmarc=dmarc)
-
-
-def _parse_authres_loosely(value: str) -> AuthResult | None:
-    """A fallback for headers authres rejects: authserv-id, then `method=result prop=value` clauses."""
-    head, _, rest = value.partition(";")
-    if not head.strip():
-        return None
-    dkim_pass, dkim_results, dmarc = [], [], None
-    for clause in rest.split(";"):
-        clause = re.sub(r"\([^)]*\)", " ", clause).strip()
-        m = re.match(r"(\w+)\s*=\s*(\w+)(.*)$", clause)
-        if not m:
-            continue
-        method, result, props = m.group(1).lower(), m.group(2).lower(), dict(
-            (k.lower(), v) for k, v in re.findall(r"([\w.]+)\s*=\s*(\S+)", m.group(3)))
-        if method == "dkim":
-            domain = _signing_domain(props)
-            dkim_results.append(f"{result} ({domain or 'no domain'})")
-            if result == "pass" and domain:
-                dkim_pass.append(domain)
-        elif method == "dmarc" and dmarc is None:
-            dmarc = result
-    return AuthResult(authserv_id=head.strip().split()[0].lower(), dkim_pass=tuple(dkim_pass),
-                      dkim_results=tuple(dkim_results), dmarc=dmarc)
-
-
-def _signing_domain(props: dict[str, str]) -> str | None:
-    domain = props.get("header.d")
-    if not domain and props.get("header.i"):
-        domain = props["header.i"].rpartition("@")[2]
-    return domain.lower().strip(".") if domain else None
+    parsed = (parse_authentication_results(value) for value in mail.headers("Authentication-Results"))
+    return [result for result in parsed if result is not None]
 
 
 # --- the note ---------------------------------------------------------------------------------------------------

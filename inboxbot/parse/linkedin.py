@@ -8,7 +8,7 @@ import re
 from inboxbot.model import Kind, Person
 from inboxbot.parse.base import (Fields, Network, fold, host_of, lines_of, personal_address, strip_display_suffix,
                                  strip_tracking, urls_in)
-from inboxbot.parse.mime import Mail
+from inboxbot.parse.mime import Mail, html_chunks
 
 DOMAINS = ("linkedin.com",)
 
@@ -271,10 +271,15 @@ def _location_from_html(mail: Mail, name: str, headline: str | None) -> str | No
     """2016-2020 text parts carry no location; the HTML card has it under the headline."""
     if not headline or not mail.html:
         return None
-    lines = [ln.strip() for ln in mail.html_text.split("\n") if ln.strip()]
+    # read only the HTML around the card: converting the whole document is most of the cost of a parse
+    at = mail.html.find(html.escape(headline, quote=False).split("&")[0][:40])
+    if at < 0:
+        return None
+    start = mail.html.find("<", max(0, at - 4000))
+    lines = html_chunks(mail.html[start:at + 4000])
     target = fold(headline)
     for i, line in enumerate(lines[:-1]):
-        if fold(line) == target and i > 0 and fold(lines[i - 1]) == fold(name):
+        if i > 0 and fold(line) == target and fold(lines[i - 1]) == fold(name):
             candidate = lines[i + 1]
             if _LINK_LABEL.match(candidate) or _COUNT.match(candidate) or len(candidate) > 80:
                 return None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import email
 import email.header
+from html.parser import HTMLParser
 import email.utils
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
 from functools import cached_property
@@ -74,6 +75,47 @@ def html_to_text(markup: str) -> str:
         return html.unescape(re.sub(r"<[^>]+>", " ", markup))
 
 
+class _Chunks(HTMLParser):
+    """Collects the text nodes of an HTML document, skipping scripts, styles and hidden elements."""
+
+    _SKIP = {"script", "style", "head", "title"}
+    _VOID = {"br", "img", "meta", "link", "hr", "input", "col", "area", "base", "wbr", "source"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.stack: list[bool] = []  # per open element: does it hide its content?
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self._VOID:
+            return
+        style = next((v or "" for k, v in attrs if k == "style"), "").replace(" ", "").lower()
+        hidden = tag in self._SKIP or any(x in style for x in ("display:none", "visibility:hidden",
+                                                                 "font-size:0;", "max-height:0"))
+        self.stack.append(hidden)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self._VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not any(self.stack):
+            text = _WS.sub(" ", data.replace("\n", " ")).strip()
+            if text:
+                self.chunks.append(text)
+
+
+def html_chunks(markup: str) -> list[str]:
+    """The visible text nodes of HTML, in order, whitespace-folded. Fast; no layout."""
+    parser = _Chunks()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # HTMLParser is lenient, but never let markup break a parse
+        pass
+    return parser.chunks
+
+
 def normalize_text(text: str) -> str:
     """Line endings to LF, NBSP and friends to spaces, HTML entities that leaked into text parts decoded."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -87,6 +129,7 @@ class Mail:
     """A read-only view of one message. Every accessor is safe on any input."""
 
     msg: Message
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Mail":
@@ -94,8 +137,11 @@ class Mail:
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded and cleaned; '' when absent."""
-        value = self.msg.get(name)
-        return clean_header_text(decode_header_value(value)) if value is not None else ""
+        key = ("h", name.lower())
+        if key not in self._cache:
+            value = self.msg.get(name)
+            self._cache[key] = clean_header_text(decode_header_value(value)) if value is not None else ""
+        return self._cache[key]
 
     def headers(self, name: str) -> list[str]:
         """Every header of that name, top to bottom, unfolded but not RFC 2047 decoded."""
@@ -106,6 +152,12 @@ class Mail:
 
     def address(self, name: str) -> tuple[str, str]:
         """(display name, address) of an address header, both cleaned; address lower-cased."""
+        key = ("a", name.lower())
+        if key not in self._cache:
+            self._cache[key] = self._address(name)
+        return self._cache[key]
+
+    def _address(self, name: str) -> tuple[str, str]:
         raw = self.msg.get(name)
         if raw is None:
             return "", ""

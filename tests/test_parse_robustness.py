@@ -1,0 +1,83 @@
+"""The parser never raises: mangled corpus messages, hostile structures and huge inputs all get an answer."""
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from inboxbot.model import Kind
+from inboxbot.parse import parse
+from tests.conftest import CORPUS
+
+SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
+
+
+@st.composite
+def mangled(draw):
+    raw = bytearray(draw(st.sampled_from(SAMPLES)))
+    for _ in range(draw(st.integers(0, 20))):
+        i = draw(st.integers(0, len(raw) - 1))
+        raw[i] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    if draw(st.booleans()):
+        head, _, body = bytes(raw).partition(b"\n\n")
+        lines = head.split(b"\n")
+        if lines:
+            line = lines[draw(st.integers(0, len(lines) - 1))]
+            lines.insert(draw(st.integers(0, len(lines))), line)  # a duplicated header
+        raw = bytearray(b"\n".join(lines) + b"\n\n" + body)
+    return bytes(raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_mangled_corpus_messages_never_raise(raw):
+    inv = parse(raw)
+    assert inv.kind in Kind
+    for value in (inv.inviter.name, inv.inviter.headline, inv.inviter.location):
+        assert value is None or ("\r" not in value and "\n" not in value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=4000))
+def test_random_bytes_never_raise(raw):
+    assert parse(raw).kind in Kind
+
+
+def _multipart(parts: list[bytes], boundary: bytes = b"b") -> bytes:
+    out = b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts)
+    return out + b"--" + boundary + b"--\r\n"
+
+
+def test_ten_thousand_parts_and_deep_nesting():
+    part = b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    many = b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + _multipart([part] * 10_000)
+    assert parse(many).kind is Kind.OTHER
+    nested = part
+    for depth in range(300):
+        b = f"n{depth}".encode()
+        nested = b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n" + _multipart([nested], b)
+    assert parse(b"From: a@example.com\r\n" + nested).kind is Kind.OTHER
+
+
+def test_large_attachment_does_not_disturb_the_text():
+    invitation = SAMPLES[2]
+    head, _, _ = invitation.partition(b"\n\n")
+    head = b"\n".join(l for l in head.split(b"\n") if not l.lower().startswith(b"content-type")
+                      and not l.startswith((b" ", b"\t")) or not l)
+    text = b"Content-Type: text/plain; charset=utf-8\n\nHi Robin,\n\nI'd like to join your LinkedIn network.\n"
+    attachment = (b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+                  b"Content-Disposition: attachment; filename=big.bin\n\n" + b"QUFB" * (10 * 1024 * 1024 // 4))
+    raw = head + b"\nContent-Type: multipart/mixed; boundary=zz\n\n" + _multipart([text, attachment], b"zz")
+    inv = parse(raw)
+    assert inv.error is None and inv.network == "linkedin" and inv.note is None and inv.note_is_default
+
+
+def test_invalid_charset_and_encoded_word_injection():
+    raw = (b"From: =?x-unknown?Q?Eve=0D=0ABcc=3A_x=40evil.example?= <invitations@linkedin.com>\n"
+           b"Subject: I want to connect\nX-LinkedIn-Class: INVITE-MBR\n"
+           b"Content-Type: text/plain; charset=x-does-not-exist\n\n"
+           b"Eve Example\nHacker at Nowhere\n\nAccept: https://www.linkedin.com/comm/mynetwork/invite-accept/"
+           b"invitationId/1/sharedKey/x/\n\nView profile: https://www.linkedin.com/comm/in/eve\n")
+    inv = parse(raw)
+    assert inv.kind is Kind.INVITATION and inv.inviter.name == "Eve Example"
+    assert inv.inviter.profile_url == "https://www.linkedin.com/in/eve"
