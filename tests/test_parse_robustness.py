@@ -64,12 +64,14 @@ def test_large_attachment_does_not_disturb_the_text():
     head, _, _ = invitation.partition(b"\n\n")
     head = b"\n".join(l for l in head.split(b"\n") if not l.lower().startswith(b"content-type")
                       and not l.startswith((b" ", b"\t")) or not l)
-    text = b"Content-Type: text/plain; charset=utf-8\n\nHi Robin,\n\nI'd like to join your LinkedIn network.\n"
+    text = (b"Content-Type: text/plain; charset=utf-8\n\nHi Robin,\n\nI'd like to join your LinkedIn network.\n\n"
+            b"Ada Example\nEngineer at Example\n\nView profile: https://www.linkedin.com/comm/in/ada\n")
     attachment = (b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
                   b"Content-Disposition: attachment; filename=big.bin\n\n" + b"QUFB" * (10 * 1024 * 1024 // 4))
     raw = head + b"\nContent-Type: multipart/mixed; boundary=zz\n\n" + _multipart([text, attachment], b"zz")
     inv = parse(raw)
     assert inv.error is None and inv.network == "linkedin" and inv.note is None and inv.note_is_default
+    assert (inv.inviter.name, inv.inviter.headline) == ("Ada Example", "Engineer at Example")
 
 
 def test_invalid_charset_and_encoded_word_injection():
