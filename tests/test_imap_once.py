@@ -156,3 +156,31 @@ def test_unreachable_server(tmp_path, monkeypatch, capsys):
     assert main(["once", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to 127.0.0.1:1" in err and "Traceback" not in err
+
+
+def test_uidvalidity_reset_answers_nobody_twice(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    import time
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    for name in ("058", "027"):
+        client.append("INBOX", corpus_message(name))
+    client.select_folder("INBOX")
+    validity = client.folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+    client.logout()
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    # make Dovecot forget the INBOX's UIDs: it assigns new ones under a new UIDVALIDITY
+    maildir = dovecot.directory / "mail" / imap_user / "Maildir"
+    time.sleep(1.1)
+    for path in maildir.glob("dovecot*"):
+        if path.is_file():
+            path.unlink()
+    client = dovecot.client(imap_user)
+    assert client.folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"] != validity
+    assert main(["once", "--config", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith("nothing new")
+    assert "UIDVALIDITY of INBOX changed" in captured.err
+    assert len(folder_messages(client, "Drafts")) == 1 and len(folder_messages(client, "INBOX")) == 1
+    client.logout()
