@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (account, folder, uidvalidity, uid));
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
 CREATE INDEX IF NOT EXISTS messages_by_inviter ON messages (account, inviter_key);
+CREATE TABLE IF NOT EXISTS sent_contacts (
+    account TEXT NOT NULL, address TEXT NOT NULL, name TEXT, last_seen REAL NOT NULL,
+    PRIMARY KEY (account, address));
+CREATE TABLE IF NOT EXISTS seen_keys (
+    account TEXT NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (account, folder, key));
 CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
     counts TEXT, error TEXT);
@@ -143,6 +148,26 @@ class Ledger:
         self.db.execute("UPDATE messages SET state=?, error=?, updated=? WHERE account=? AND folder=? AND "
                         "uidvalidity=? AND uid=?",
                         (state, error, time.time(), account, ref.folder, ref.uidvalidity, ref.uid))
+
+    # --- the Sent-folder index -------------------------------------------------------------------------------------
+
+    def add_sent_contacts(self, account: str, people: list[tuple[str, str]]) -> None:
+        now = time.time()
+        self.db.executemany("INSERT INTO sent_contacts VALUES (?, ?, ?, ?) ON CONFLICT (account, address) DO UPDATE "
+                            "SET name=coalesce(excluded.name, name), last_seen=excluded.last_seen",
+                            [(account, address, name or None, now) for address, name in people])
+
+    def mark_seen(self, account: str, folder: str, keys: list[str]) -> None:
+        """For stores without UIDs (Maildir): remember which messages of a folder were read."""
+        self.db.executemany("INSERT OR IGNORE INTO seen_keys VALUES (?, ?, ?)", [(account, folder, k) for k in keys])
+
+    def seen(self, account: str, folder: str) -> frozenset[str]:
+        return frozenset(r[0] for r in self.db.execute("SELECT key FROM seen_keys WHERE account=? AND folder=?",
+                                                       (account, folder)))
+
+    def sent_contacts(self, account: str) -> list[tuple[str, str | None]]:
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT address, name FROM sent_contacts WHERE account=?", (account,))]
 
     # --- passes ----------------------------------------------------------------------------------------------
 

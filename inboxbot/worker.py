@@ -20,7 +20,7 @@ from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
-from inboxbot.policy.contacts import profile_key
+from inboxbot.policy.contacts import ContactBook, profile_key
 from inboxbot.store import DONE, DRAFTED, ERROR, Ledger
 
 log = logging.getLogger("inboxbot")
@@ -92,6 +92,8 @@ class Worker:
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
         try:
+            if self.settings.policy.learn_from_sent:
+                self.chain = self.chain.with_known(self._sent_index(dry_run))
             validity = self.mailbox.uidvalidity(inbox)
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             if reset:
@@ -121,6 +123,37 @@ class Worker:
             if pass_id is not None:
                 self.ledger.finish_pass(pass_id, dict(report.counts), error)
         return report
+
+    def _sent_index(self, dry_run: bool) -> ContactBook:
+        """People the owner has written to (To/Cc of the Sent folder), kept in the ledger and refreshed with only
+        the Sent messages that are new since the last pass (headers only, batched)."""
+        people = self.ledger.sent_contacts(self.name)
+        folder = self.mailbox.sent_folder(self.folders.get("sent", ""))
+        if folder is None:
+            log.debug("%s: no Sent folder found; the Sent index is not refreshed", self.name)
+        else:
+            validity = self.mailbox.uidvalidity(folder)
+            mark = f"sent:{folder}"
+            last, _ = self.ledger.last_uid(self.name, mark, validity)
+            seen = self.ledger.seen(self.name, mark) if not self.mailbox.supports_keywords else frozenset()
+            for batch in self.mailbox.fetch_new(folder, last, 500, seen, header_fields=("To", "Cc")):
+                found = [p for raw in batch for p in parse.recipients(raw.raw)]
+                people += found
+                if dry_run:
+                    continue
+                with self.ledger.transaction():
+                    self.ledger.add_sent_contacts(self.name, found)
+                    uids = [int(r.ref.uid) for r in batch if r.ref.uid.isdigit()]
+                    if uids:
+                        last = max(last, *uids)
+                        self.ledger.set_last_uid(self.name, mark, validity, last)
+                    else:
+                        self.ledger.mark_seen(self.name, mark, [r.ref.uid for r in batch])
+        book = ContactBook()
+        for address, name in people:
+            book.add_email(address, "your Sent folder")
+            book.add_name(name or "", "your Sent folder")
+        return book
 
     def _finish_interrupted(self, inbox: str, validity: int) -> None:
         """Messages planned in an interrupted pass: if they are gone from the inbox, the move had happened."""

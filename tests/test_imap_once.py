@@ -184,3 +184,43 @@ def test_uidvalidity_reset_answers_nobody_twice(dovecot, imap_user, tmp_path, mo
     assert "UIDVALIDITY of INBOX changed" in captured.err
     assert len(folder_messages(client, "Drafts")) == 1 and len(folder_messages(client, "INBOX")) == 1
     client.logout()
+
+
+def _sent_mail(to: str) -> bytes:
+    return (f"From: Robin Castellano <robin.castellano@example.net>\r\nTo: {to}\r\nSubject: hello\r\n"
+            f"Message-ID: <{abs(hash(to))}@example.net>\r\n\r\nHi!\r\n").encode()
+
+
+def test_people_from_the_sent_folder_are_known(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.append("Sent", _sent_mail("Olivia Brandt <olivia.b@example.com>"))
+    client.append("INBOX", corpus_message("027"))  # Olivia Brandt, no note: would be asked where you met
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 accept" in capsys.readouterr().out
+    assert len(folder_messages(client, "Invitations/Accept")) == 1
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    assert db.execute("SELECT address, name FROM sent_contacts").fetchall() == [("olivia.b@example.com",
+                                                                                "Olivia Brandt")]
+    # the index grows with only the new Sent messages
+    client.append("Sent", _sent_mail("Arjun Mehta <arjun@example.org>"))
+    client.append("INBOX", corpus_message("028"))  # Arjun Mehta
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 accept" in capsys.readouterr().out
+    assert db.execute("SELECT COUNT(*) FROM sent_contacts").fetchone()[0] == 2
+    (mark,) = db.execute("SELECT last_uid FROM folders WHERE folder='sent:Sent'").fetchone()
+    assert mark == 2
+    client.logout()
+
+
+def test_learn_from_sent_can_be_switched_off(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.append("Sent", _sent_mail("Olivia Brandt <olivia.b@example.com>"))
+    client.append("INBOX", corpus_message("027"))
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    cfg.write_text(cfg.read_text().replace("[policy]\n", "[policy]\nlearn_from_sent = false\n"))
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 ask" in capsys.readouterr().out
+    client.logout()

@@ -81,3 +81,25 @@ def test_not_a_maildir_is_a_clear_error(tmp_path, capsys):
                    f'[state]\ndatabase = "{tmp_path / "s.db"}"\n')
     assert main(["once", "--config", str(cfg)]) == 2
     assert "is not a Maildir" in capsys.readouterr().err
+
+
+def test_sent_folder_index_on_maildir(tmp_path, capsys):
+    root = tmp_path / "Maildir"
+    inbox = mailbox.Maildir(str(root), create=True)
+    sent = mailbox.Maildir(str(root / ".Sent"), create=True)
+    sent.add(mailbox.MaildirMessage(b"To: Olivia Brandt <olivia.b@example.com>\nSubject: hi\n\nHello\n"))
+    inbox.add(mailbox.MaildirMessage(corpus_message("027")))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[replies]\nmode = "off"\n'
+                   f'[security]\ntrusted_authserv_ids = ["mx.corpus.test"]\n'
+                   f'[state]\ndatabase = "{tmp_path / "s.sqlite3"}"\n')
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 accept" in capsys.readouterr().out
+    sent.add(mailbox.MaildirMessage(b"Cc: arjun@example.org\nSubject: hi\n\nHello\n"))
+    inbox.add(mailbox.MaildirMessage(corpus_message("028")))
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 ask" in capsys.readouterr().out  # an address alone does not match a name-only invitation
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "s.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM seen_keys").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM sent_contacts").fetchone()[0] == 2

@@ -20,10 +20,13 @@ class Mailbox(Protocol):
 
     def uidvalidity(self, folder: str) -> int: ...
 
-    def fetch_new(self, folder: str, after_uid: int, batch_size: int,
-                  known: frozenset[str] = frozenset()) -> Iterator[list[RawMessage]]:
-        """New messages in batches: IMAP asks for UIDs above after_uid; Maildir skips the keys in `known`."""
+    def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
+                  header_fields: tuple[str, ...] = ()) -> Iterator[list[RawMessage]]:
+        """New messages in batches: IMAP asks for UIDs above after_uid; Maildir skips the keys in `known`.
+        With header_fields, only those headers are fetched (e.g. To and Cc for the Sent-folder index)."""
         ...
+
+    def sent_folder(self, configured: str = "") -> str | None: ...
 
     def exists(self, ref: MessageRef) -> bool: ...
 

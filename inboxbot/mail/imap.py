@@ -102,8 +102,8 @@ class ImapMailbox:
     def uidvalidity(self, folder: str) -> int:
         return int(self._select(folder)[b"UIDVALIDITY"])
 
-    def fetch_new(self, folder: str, after_uid: int, batch_size: int,
-                  known: frozenset[str] = frozenset()) -> Iterator[list[RawMessage]]:
+    def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
+                  header_fields: tuple[str, ...] = ()) -> Iterator[list[RawMessage]]:
         if self.selected != folder:
             self._select(folder)
         info_validity = None
@@ -112,10 +112,12 @@ class ImapMailbox:
         except IMAPClientError as exc:
             raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
         uids.sort()
+        section = f"HEADER.FIELDS ({' '.join(f.upper() for f in header_fields)})" if header_fields else ""
+        want, key = f"BODY.PEEK[{section}]", f"BODY[{section}]".encode()
         for start in range(0, len(uids), batch_size):
             chunk = uids[start:start + batch_size]
             try:
-                data = self._c().fetch(chunk, ["BODY.PEEK[]", "FLAGS"])
+                data = self._c().fetch(chunk, [want, "FLAGS"])
             except IMAPClientError as exc:
                 raise MailboxError(f"fetching from {folder!r} failed: {exc}") from exc
             if info_validity is None:
@@ -123,10 +125,10 @@ class ImapMailbox:
             batch = []
             for uid in chunk:
                 item = data.get(uid)
-                if item is None or b"BODY[]" not in item:
+                if item is None or key not in item:
                     continue  # expunged by someone else between SEARCH and FETCH
                 flags = frozenset(f.decode() if isinstance(f, bytes) else f for f in item.get(b"FLAGS", ()))
-                batch.append(RawMessage(MessageRef(folder, info_validity, str(uid)), item[b"BODY[]"], flags))
+                batch.append(RawMessage(MessageRef(folder, info_validity, str(uid)), item[key] or b"", flags))
             yield batch
 
     def _validity_of_selected(self) -> int:
@@ -151,6 +153,15 @@ class ImapMailbox:
         finally:
             if previous and previous != folder:
                 self._select(previous)
+
+    def sent_folder(self, configured: str = "") -> str | None:
+        if configured:
+            return configured
+        try:
+            special = self._c().find_special_folder(imapclient.imapclient.SENT)
+        except IMAPClientError:
+            special = None
+        return special.replace(self._delimiter, "/") if special else None
 
     # --- writing -----------------------------------------------------------------------------------------------
 

@@ -46,24 +46,34 @@ class MaildirMailbox:
         self._folder(folder)
         return 1  # Maildir keys are stable file names: there is nothing to invalidate
 
-    def fetch_new(self, folder: str, after_uid: int, batch_size: int,
-                  known: frozenset[str] = frozenset()) -> Iterator[list[RawMessage]]:
+    def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
+                  header_fields: tuple[str, ...] = ()) -> Iterator[list[RawMessage]]:
         box = self._folder(folder)
         batch: list[RawMessage] = []
         for key in sorted(box.iterkeys(), key=lambda k: (_mtime(box, k), k)):
             if key in known:
                 continue
             try:
-                msg = box.get_message(key)
+                if header_fields:  # the header block is all that is wanted: read no further
+                    with box.get_file(key) as fh:
+                        raw = _read_header(fh)
+                    flags = frozenset()
+                else:
+                    msg = box.get_message(key)
+                    raw = msg.as_bytes(unixfrom=False)
+                    flags = frozenset(f for f, c in _FLAGS.items() if c in msg.get_flags())
             except (KeyError, OSError):
                 continue  # moved away by another program between listing and reading
-            flags = frozenset(f for f, c in _FLAGS.items() if c in msg.get_flags())
-            batch.append(RawMessage(MessageRef(folder, 1, key), msg.as_bytes(unixfrom=False), flags))
+            batch.append(RawMessage(MessageRef(folder, 1, key), raw, flags))
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+    def sent_folder(self, configured: str = "") -> str | None:
+        name = configured or "Sent"
+        return name if (self.root_path / ("." + name.replace("/", "."))).is_dir() else None
 
     def exists(self, ref: MessageRef) -> bool:
         try:
@@ -109,6 +119,15 @@ class MaildirMailbox:
         msg = source.get_message(ref.uid)
         self._folder(folder, create=True).add(msg)
         source.discard(ref.uid)
+
+
+def _read_header(fh) -> bytes:
+    lines = []
+    for line in fh:
+        if line in (b"\n", b"\r\n"):
+            break
+        lines.append(line)
+    return b"".join(lines)
 
 
 def _mtime(box: mailbox.Maildir, key: str) -> float:

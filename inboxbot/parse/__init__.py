@@ -5,6 +5,7 @@ and one line here.
 """
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import replace
 
@@ -13,12 +14,12 @@ from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
 from inboxbot.parse import facebook, linkedin, others, xing
 from inboxbot.parse.authresults import parse_authentication_results
 from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
-from inboxbot.parse.mime import Mail
+from inboxbot.parse.mime import Mail, clean_header_text, decode_header_value
 
 NETWORKS: tuple[Network, ...] = (linkedin.NETWORK, facebook.NETWORK, xing.NETWORK, others.TWITTER, others.MEETUP)
 ALL_DOMAINS = tuple(d for n in NETWORKS for d in n.domains)
 
-__all__ = ["parse", "NETWORKS"]
+__all__ = ["parse", "recipients", "NETWORKS"]
 
 
 def parse(raw: bytes) -> Invitation:
@@ -28,6 +29,17 @@ def parse(raw: bytes) -> Invitation:
     except Exception as exc:  # the contract: any input gives an answer, never a crash
         return Invitation(kind=Kind.OTHER, network=None, why_kind="the message could not be read",
                           error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
+    """(address, display name) of every To/Cc recipient of a (sent) message's headers. Never raises."""
+    try:
+        mail = Mail.from_bytes(raw_headers)
+        values = [decode_header_value(v) for name in ("To", "Cc") for v in mail.headers(name)]
+        pairs = email.utils.getaddresses(values)
+    except Exception:
+        return []
+    return [(addr.strip().lower(), clean_header_text(name)) for name, addr in pairs if "@" in addr]
 
 
 def _parse(raw: bytes) -> Invitation:

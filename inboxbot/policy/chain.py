@@ -1,7 +1,7 @@
 """The chain: rules in order, built from config; the first hit decides. Pure: screen() does no I/O."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inboxbot.config import Settings
 from inboxbot.model import Decision, Invitation, RuleResult, Verdict
@@ -32,20 +32,22 @@ class Chain:
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 
+    def with_known(self, extra: ContactBook) -> "Chain":
+        """The same chain, knowing more people (the Sent-folder index)."""
+        if not len(extra):
+            return self
+        return replace(self, context=replace(self.context, known=self.context.known.merged(extra)))
+
     def authentic(self, inv: Invitation) -> bool | None:
         if inv.evidence.claimed is None:
             return None
         return assess(inv.evidence, self.context.trusted_authserv_ids, self.context.require_dkim)[0]
 
 
-def build_chain(settings: Settings, extra_known: ContactBook | None = None) -> Chain:
+def build_chain(settings: Settings) -> Chain:
     """Order, switches and decisions from config; contact files read once here (not per message)."""
     policy = settings.policy
     known = load_contacts([settings.path(p) for p in policy.contacts], policy.allow, "policy.allow")
-    if extra_known is not None:
-        for attr in ("emails", "domains", "names", "first_last", "profiles"):
-            for key, source in getattr(extra_known, attr).items():
-                getattr(known, attr).setdefault(key, source)
     blocked = load_contacts([], policy.block, "policy.block")
     order = list(policy.chain)
     if policy.pitch_beats_recruiter and "recruiter" in order and "sales-pitch" in order:

@@ -106,6 +106,14 @@ class ContactBook:
                 return f"first and last name of {person.name!r} match {self.first_last[(tokens[0], tokens[-1])]}"
         return None
 
+    def merged(self, other: "ContactBook") -> "ContactBook":
+        """A new book with both books' entries (this one's sources win)."""
+        out = ContactBook()
+        for attr in ("emails", "domains", "names", "first_last", "profiles"):
+            getattr(out, attr).update(getattr(other, attr))
+            getattr(out, attr).update(getattr(self, attr))
+        return out
+
     def __len__(self) -> int:
         return len(self.emails) + len(self.domains) + len(self.names) + len(self.profiles)
 
