@@ -175,3 +175,22 @@ def test_verdict_lists_every_rule_that_ran(tmp_path):
     assert [r.rule for r in verdict.results] == list(config.RULE_NAMES[:9])
     assert [r.hit for r in verdict.results] == [False] * 8 + [True]
     assert verdict.reasons[0].startswith("thin-connection: the note only compliments")
+
+
+@pytest.mark.parametrize("text, headline, expected", [
+    # a compliment that also claims a meeting: the claim is what needs checking
+    ("Loved your talk at the summit, and great meeting you at the dinner afterwards!", None, "confirm_meeting"),
+    # the network's default text followed by one personal sentence: the sentence decides
+    ("I'd like to join your LinkedIn network. We worked together at Orbis Freight in 2014.", None, "confirm_meeting"),
+    ("Hallo, gerne würde ich mich mit Ihnen vernetzen.", None, "where_did_we_meet"),
+    ("Hi Robin!", None, "where_did_we_meet"),
+    ("Nos conocimos en la conferencia de Madrid el año pasado.", None, "confirm_meeting"),
+    ("Visita nuestra web para conocer nuestros servicios de marketing.", None, "feedback"),
+    ("Would you be up for a call next week to talk about pricing research?", None, "coffee_invite"),
+    ("Your newsletter is great. Could we talk about how you grew it?", None, "coffee_invite"),
+    ("I help agencies double their leads.", "Senior Recruiter", None),  # recruiter first: accepted
+])
+def test_boundaries_between_rules(tmp_path, text, headline, expected):
+    inv = replace(note(text), inviter=replace(BASE.inviter, headline=headline))
+    verdict = _chain(tmp_path, "").screen(inv)
+    assert verdict.template == expected, verdict.reasons
