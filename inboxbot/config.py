@@ -198,17 +198,7 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
         if not isinstance(raw, dict):
             problems.append((name, f"must be a table ([{name}]), got {_show(raw)}"))
             raw = {}
-        values = {}
-        for key, value in raw.items():
-            if name == "policy" and key == "rules":
-                continue
-            if key not in spec:
-                problems.append((f"{name}.{key}", "unknown key" + _did_you_mean(key, spec)))
-                continue
-            try:
-                values[key] = spec[key][0](value)
-            except ValueError as exc:
-                problems.append((f"{name}.{key}", str(exc)))
+        values = _validate_table(name, raw, spec, problems, skip=("rules",) if name == "policy" else ())
         for key, (_, default) in spec.items():
             values.setdefault(key, default)
         sections[name] = values
@@ -229,6 +219,23 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
         raise ConfigError(problems, str(source) if source else None)
     return Settings(source=source.resolve() if source else None, rules=rules, has_account=has_account,
                     **{name: Section(values) for name, values in sections.items()})
+
+
+def _validate_table(path: str, raw: dict, spec: dict[str, tuple[Validator, Any]], problems: list[tuple[str, str]],
+                    skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Each key of a table through its validator; unknown keys and bad values become problems."""
+    values = {}
+    for key, value in raw.items():
+        if key in skip:
+            continue
+        if key not in spec:
+            problems.append((f"{path}.{key}", "unknown key" + _did_you_mean(key, spec)))
+            continue
+        try:
+            values[key] = spec[key][0](value)
+        except ValueError as exc:
+            problems.append((f"{path}.{key}", str(exc)))
+    return values
 
 
 def _check_files(sections: dict[str, dict], problems: list[tuple[str, str]], base: Path) -> None:
@@ -260,15 +267,7 @@ def _rules(raw: Any, problems: list[tuple[str, str]]) -> dict[str, RuleOverride]
         if not isinstance(table, dict):
             problems.append((path, f"must be a table, got {_show(table)}"))
             continue
-        values = {}
-        for key, value in table.items():
-            if key not in RULE_KEYS:
-                problems.append((f"{path}.{key}", "unknown key" + _did_you_mean(key, RULE_KEYS)))
-                continue
-            try:
-                values[key] = RULE_KEYS[key][0](value)
-            except ValueError as exc:
-                problems.append((f"{path}.{key}", str(exc)))
+        values = _validate_table(path, table, RULE_KEYS, problems)
         out[name] = RuleOverride(**{k: (v or None) if k == "template" else v for k, v in values.items()})
     return out
 

@@ -97,7 +97,6 @@ class Invitation:
     message_id: str | None = None
     subject: str | None = None
     date: str | None = None
-    reply_to: str | None = None  # Reply-To / From address of the notification, for reply safety checks
     auto_submitted: bool = False  # RFC 3834 signals: Auto-Submitted, List-*, Precedence bulk/list/junk
     why_kind: str = ""  # a short reason for the kind, shown by explain
     error: str | None = None  # set when the message could not be read; kind is then OTHER
