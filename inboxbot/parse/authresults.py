@@ -16,6 +16,8 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s;="]+|=|;')
 
 
 def strip_comments(value: str) -> str:
+    if "(" not in value:
+        return value
     out, depth, quoted, escaped = [], 0, False, False
     for ch in value:
         if escaped:

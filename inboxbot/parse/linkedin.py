@@ -275,8 +275,8 @@ def _location_from_html(mail: Mail, name: str, headline: str | None) -> str | No
     at = mail.html.find(html.escape(headline, quote=False).split("&")[0][:40])
     if at < 0:
         return None
-    start = mail.html.find("<", max(0, at - 4000))
-    lines = html_chunks(mail.html[start:at + 4000])
+    start = mail.html.find("<", max(0, at - 2000))
+    lines = html_chunks(mail.html[start:at + 1500])
     target = fold(headline)
     for i, line in enumerate(lines[:-1]):
         if i > 0 and fold(line) == target and fold(lines[i - 1]) == fold(name):

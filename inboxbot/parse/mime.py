@@ -186,7 +186,7 @@ class Mail:
             (plain if ctype == "text/plain" else markup).append(text)
         return "\n".join(plain), "\n".join(markup)
 
-    @property
+    @cached_property
     def text(self) -> str:
         """The text/plain parts, normalised."""
         return normalize_text(self._parts[0])
