@@ -16,11 +16,12 @@ class Plan:
     flags: tuple[str, ...]  # added to the message before it moves
     draft: Draft | None
     remark: str = ""  # why something usual is not done (e.g. no second draft for one inviter)
+    send: bool = False  # send the reply by SMTP instead of leaving it in Drafts
 
     def describe(self) -> str:
         parts = []
         if self.draft is not None:
-            parts.append(f"draft to {self.draft.to} ({self.draft.subject!r})")
+            parts.append(f"{'send' if self.send else 'draft'} to {self.draft.to} ({self.draft.subject!r})")
         if self.flags:
             parts.append("flag " + " ".join(self.flags))
         parts.append(f"move to {self.folder}" if self.folder else "leave in place")
@@ -30,12 +31,12 @@ class Plan:
 
 
 def plan(decision: Decision, folders: dict[str, str], draft: Draft | None, *, keywords: bool,
-         remark: str = "") -> Plan:
+         remark: str = "", send: bool = False) -> Plan:
     keyword = (KEYWORD,) if keywords else ()
     if decision is Decision.ACCEPT:
         return Plan(decision, folders["accept"], keyword + ("\\Flagged",), None, remark)
     if decision in (Decision.ASK, Decision.FEEDBACK):
-        return Plan(decision, folders["screening"], keyword, draft, remark)
+        return Plan(decision, folders["screening"], keyword, draft, remark, send and draft is not None)
     if decision is Decision.DECLINE:
         return Plan(decision, folders["declined"], keyword + ("\\Seen",), None, remark)
     if decision is Decision.QUARANTINE:

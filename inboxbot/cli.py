@@ -138,10 +138,20 @@ def open_mailbox(settings: config.Settings):
     return box
 
 
+def make_sender(settings: config.Settings):
+    if settings.replies.mode != "send":
+        return None
+    from inboxbot.credentials import get_password
+    from inboxbot.smtp import SmtpSender
+    smtp = settings.smtp
+    password = get_password(settings, "smtp") if smtp.username else ""
+    return SmtpSender(smtp.host, smtp.port, smtp.security, smtp.username, password, timeout=smtp.timeout)
+
+
 def make_worker(settings: config.Settings, mailbox, ledger, chain: Chain, composer: Composer | None,
                 should_stop=lambda: False) -> Worker:
     name = settings.account.username or str(settings.account.path)
-    return Worker(name, mailbox, ledger, chain, composer, settings, should_stop)
+    return Worker(name, mailbox, ledger, chain, composer, settings, should_stop, make_sender(settings))
 
 
 def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | None, *, dry_run: bool = False,

@@ -170,7 +170,9 @@ class Composer:
             msg["References"] = parent
         msg["X-Inboxbot-Decision"] = f"{verdict.decision.value}; template={verdict.template}"
         msg.set_content(body, charset="utf-8")
-        return Draft(to=str(msg["To"]), subject=subject, body=body, message_id=message_id, raw=msg.as_bytes())
+        address = inv.inviter.email if to_inviter else self.owner.email
+        return Draft(to=str(msg["To"]), subject=subject, body=body, message_id=message_id, raw=msg.as_bytes(),
+                     to_address=address, to_inviter=to_inviter)
 
 
 def draft_message_id(inv: Invitation, owner_email: str) -> str:

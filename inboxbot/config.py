@@ -116,7 +116,18 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "templates": (_str(), "templates"),
         "once_per_inviter_days": (_int(0, 36500), 90),
         "max_per_day": (_int(0, 100000), 20),
+        "max_per_pass": (_int(0, 100000), 10),
         "meeting_options": (_str_list, ("a coffee", "a meal", "a beer", "a phone call")),
+    },
+    "smtp": {
+        "host": (_str(), ""),
+        "port": (_int(1, 65535), None),
+        "security": (_str(("tls", "starttls", "none")), "starttls"),
+        "username": (_str(), ""),
+        "password_env": (_str(), "INBOXBOT_SMTP_PASSWORD"),
+        "password_command": (_str(), ""),
+        "allow_insecure": (_bool, False),
+        "timeout": (_duration, 60),
     },
     "schedule": {"interval": (_duration, 300), "batch_size": (_int(1, 5000), 200)},
 }
@@ -157,6 +168,7 @@ class Settings:
     policy: Section
     security: Section
     replies: Section
+    smtp: Section
     schedule: Section
     rules: dict[str, RuleOverride] = field(default_factory=dict)
     has_account: bool = True
@@ -208,9 +220,7 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
             problems.append((f"policy.chain[{i}]", f"unknown rule {rule!r}" + _did_you_mean(rule, RULE_NAMES)))
     has_account = "account" in data
     _check_account(sections, problems, need_account=need_account)
-    if sections["replies"]["mode"] == "send":
-        problems.append(("replies.mode", '"send" is not available in this version; use "draft" and send the '
-                                         "drafts from your mail client"))
+    _check_smtp(sections, problems)
     _check_files(sections, problems, source.parent if source else Path.cwd())
     if sections["replies"]["mode"] != "off" and "@" not in sections["owner"]["email"]:
         problems.append(("owner.email", "is required (drafts without a known inviter address go to you); "
@@ -270,6 +280,19 @@ def _rules(raw: Any, problems: list[tuple[str, str]]) -> dict[str, RuleOverride]
         values = _validate_table(path, table, RULE_KEYS, problems)
         out[name] = RuleOverride(**{k: (v or None) if k == "template" else v for k, v in values.items()})
     return out
+
+
+def _check_smtp(sections: dict[str, dict], problems: list[tuple[str, str]]) -> None:
+    smtp = sections["smtp"]
+    if smtp["port"] is None:
+        smtp["port"] = {"tls": 465, "starttls": 587, "none": 25}[smtp["security"]]
+    if sections["replies"]["mode"] != "send":
+        return
+    if not smtp["host"]:
+        problems.append(("smtp.host", 'is required when replies.mode is "send"'))
+    elif smtp["security"] == "none" and not smtp["allow_insecure"] and not is_loopback(smtp["host"]):
+        problems.append(("smtp.security", f'"none" sends mail and the password in clear text to {smtp["host"]}; '
+                                          'use "tls" or "starttls" (or set smtp.allow_insecure = true)'))
 
 
 def _check_account(sections: dict[str, dict], problems: list[tuple[str, str]], *, need_account: bool) -> None:

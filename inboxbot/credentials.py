@@ -16,8 +16,9 @@ from inboxbot.errors import CredentialError
 SERVICE = "inboxbot"
 
 
-def get_password(settings: Settings) -> str:
-    account = settings.account
+def get_password(settings: Settings, section: str = "account") -> str:
+    """The password for the [account] (IMAP) or the [smtp] login."""
+    account = getattr(settings, section)
     try:
         stored = keyring.get_password(SERVICE, account.username)
     except (KeyringError, RuntimeError):  # no usable keyring backend (headless server, container)
@@ -28,21 +29,21 @@ def get_password(settings: Settings) -> str:
     if from_env:
         return from_env
     if account.password_command:
-        return _run_command(account.password_command)
+        return _run_command(account.password_command, section)
     raise CredentialError(f"no password for {account.username}: nothing in the keyring, "
-                          f"${account.password_env} is not set, and account.password_command is empty")
+                          f"${account.password_env} is not set, and {section}.password_command is empty")
 
 
-def _run_command(command: str) -> str:
+def _run_command(command: str, section: str) -> str:
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise CredentialError(f"account.password_command could not be run: {exc}") from None
+        raise CredentialError(f"{section}.password_command could not be run: {exc}") from None
     if done.returncode != 0:
-        raise CredentialError(f"account.password_command exited with status {done.returncode}")
+        raise CredentialError(f"{section}.password_command exited with status {done.returncode}")
     password = done.stdout.rstrip("\n")
     if not password:
-        raise CredentialError("account.password_command printed nothing")
+        raise CredentialError(f"{section}.password_command printed nothing")
     return password
 
 

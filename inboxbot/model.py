@@ -97,7 +97,7 @@ class Invitation:
     message_id: str | None = None
     subject: str | None = None
     date: str | None = None
-    auto_submitted: bool = False  # RFC 3834 signals: Auto-Submitted, List-*, Precedence bulk/list/junk
+    no_auto_reply: str | None = None  # why RFC 3834 forbids an automatic answer (Auto-Submitted, List-*, ...)
     why_kind: str = ""  # a short reason for the kind, shown by explain
     error: str | None = None  # set when the message could not be read; kind is then OTHER
 
@@ -127,8 +127,10 @@ class Verdict:
 class Draft:
     """A reply ready to be appended to Drafts (or sent)."""
 
-    to: str
+    to: str  # the To header as written
     subject: str
     body: str
     message_id: str
     raw: bytes
+    to_address: str = ""  # the bare recipient address
+    to_inviter: bool = False  # addressed to the inviter (sendable), not to the owner for pasting

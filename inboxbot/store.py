@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS messages (
     account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL,
     message_id TEXT, kind TEXT, network TEXT, inviter_key TEXT,
     decision TEXT, template TEXT, reasons TEXT, invitation TEXT,
-    state TEXT NOT NULL, error TEXT, draft_message_id TEXT, target_folder TEXT,
+    state TEXT NOT NULL, error TEXT, draft_message_id TEXT, target_folder TEXT, reply TEXT,
     first_seen REAL NOT NULL, updated REAL NOT NULL,
     UNIQUE (account, folder, uidvalidity, uid));
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS passes (
     counts TEXT, error TEXT);
 """
 DONE, PLANNED, DRAFTED, ERROR = "done", "planned", "drafted", "error"
+SENDING = "sending"  # handed to SMTP; if a pass dies here, the reply is never sent again, only drafted
 
 
 class Ledger:
@@ -114,16 +115,20 @@ class Ledger:
         return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND state IN (?, ?) "
                                "ORDER BY id LIMIT 1", (account, message_id, DONE, ERROR)).fetchone()
 
-    def replied_to(self, account: str, inviter_key: str | None, since: float) -> sqlite3.Row | None:
+    def replied_to(self, account: str, inviter_key: str | None, since: float,
+                   other_than: MessageRef | None = None) -> sqlite3.Row | None:
+        """A reply made for another message from the same inviter since `since`."""
         if not inviter_key:
             return None
+        ref = other_than or MessageRef("", -1, "")
         return self.db.execute("SELECT * FROM messages WHERE account=? AND inviter_key=? AND draft_message_id IS NOT "
-                               "NULL AND state IN (?, ?) AND updated >= ? LIMIT 1",
-                               (account, inviter_key, DRAFTED, DONE, since)).fetchone()
+                               "NULL AND state IN (?, ?, ?) AND updated >= ? AND NOT (folder=? AND uidvalidity=? "
+                               "AND uid=?) LIMIT 1", (account, inviter_key, DRAFTED, DONE, SENDING, since,
+                                                      ref.folder, ref.uidvalidity, ref.uid)).fetchone()
 
     def unfinished(self, account: str, folder: str) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM messages WHERE account=? AND folder=? AND state IN (?, ?)",
-                               (account, folder, PLANNED, DRAFTED)).fetchall()
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND folder=? AND state IN (?, ?, ?)",
+                               (account, folder, PLANNED, DRAFTED, SENDING)).fetchall()
 
     def plan(self, account: str, ref: MessageRef, inv: Invitation, verdict: Verdict | None, *, inviter_key: str | None,
              target_folder: str | None, draft_message_id: str | None, state: str = PLANNED,
@@ -144,10 +149,15 @@ class Ledger:
                             "AND uid=? AND draft_message_id IS NULL",
                             (draft_message_id, account, ref.folder, ref.uidvalidity, ref.uid))
 
-    def set_state(self, account: str, ref: MessageRef, state: str, error: str | None = None) -> None:
-        self.db.execute("UPDATE messages SET state=?, error=?, updated=? WHERE account=? AND folder=? AND "
-                        "uidvalidity=? AND uid=?",
-                        (state, error, time.time(), account, ref.folder, ref.uidvalidity, ref.uid))
+    def set_state(self, account: str, ref: MessageRef, state: str, error: str | None = None,
+                  reply: str | None = None) -> None:
+        self.db.execute("UPDATE messages SET state=?, error=?, updated=?, reply=coalesce(?, reply) WHERE account=? "
+                        "AND folder=? AND uidvalidity=? AND uid=?",
+                        (state, error, time.time(), reply, account, ref.folder, ref.uidvalidity, ref.uid))
+
+    def sent_since(self, account: str, since: float) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",
+                               (account, since)).fetchone()[0]
 
     # --- the Sent-folder index -------------------------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from inboxbot.model import Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
 from inboxbot.policy.contacts import ContactBook, profile_key
-from inboxbot.store import DONE, DRAFTED, ERROR, Ledger
+from inboxbot.smtp import SendError, SmtpSender
+from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
 log = logging.getLogger("inboxbot")
 
@@ -48,6 +49,7 @@ class PassReport:
     counts: Counter = field(default_factory=Counter)
     skipped: int = 0
     errors: int = 0
+    sent: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -56,6 +58,8 @@ class PassReport:
             return f"{self.account}: nothing new" + (" (dry run)" if self.dry_run else "")
         order = ["accept", "ask", "feedback", "decline", "quarantine", "ignore"]
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
+        if self.sent:
+            parts.append(f"{self.sent} sent")
         if self.errors:
             parts.append(f"{self.errors} failed")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
@@ -71,7 +75,9 @@ def inviter_key(inv: Invitation) -> str | None:
 
 class Worker:
     def __init__(self, name: str, mailbox: Mailbox, ledger: Ledger, chain: Chain, composer: Composer | None,
-                 settings: Settings, should_stop: Callable[[], bool] = lambda: False) -> None:
+                 settings: Settings, should_stop: Callable[[], bool] = lambda: False,
+                 sender: SmtpSender | None = None) -> None:
+        self.sender = sender
         self.name = name
         self.mailbox = mailbox
         self.ledger = ledger
@@ -184,9 +190,14 @@ class Worker:
             return
         verdict = self.chain.screen(inv)
         key = inviter_key(inv)
-        draft, remark = self._draft_for(inv, verdict, key)
+        draft, remark = self._draft_for(inv, verdict, key, ref)
+        send, why_not = self._may_send(inv, draft, report)
+        if why_not:
+            remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
         plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
-                            remark=remark)
+                            remark=remark, send=send)
+        if send and dry_run:
+            report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
         report.counts[verdict.decision.value] += 1
         report.handled.append(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", verdict.decision.value,
@@ -205,7 +216,7 @@ class Worker:
         self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=plan.folder,
                          draft_message_id=plan.draft.message_id if plan.draft else None)
         try:
-            self._apply(ref, plan, row)
+            self._apply(ref, plan, row, report)
         except MailboxError as exc:
             if _connection_lost(exc):
                 raise
@@ -215,23 +226,47 @@ class Worker:
             return
         self.ledger.set_state(self.name, ref, DONE)
 
-    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None):
+    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef):
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
             return None, ""
         days = self.settings.replies.once_per_inviter_days
-        earlier = self.ledger.replied_to(self.name, key, time.time() - days * 86400) if days else None
+        earlier = self.ledger.replied_to(self.name, key, time.time() - days * 86400, ref) if days else None
         if earlier is not None:
             what = "a reminder" if inv.kind is Kind.REMINDER else "another invitation"
             return None, f"no draft: {what} from an inviter who already has one"
         return self.composer.compose(inv, verdict), ""
 
-    def _apply(self, ref: MessageRef, plan: actions.Plan, row) -> None:
-        if plan.draft is not None and not (row is not None and row["state"] == DRAFTED):
+    def _may_send(self, inv: Invitation, draft, report: PassReport) -> tuple[bool, str]:
+        """Send only what may be sent (RFC 3834, the caps, an address of the inviter's own); draft the rest."""
+        if draft is None or self.settings.replies.mode != "send" or self.sender is None:
+            return False, ""
+        replies = self.settings.replies
+        if not draft.to_inviter:
+            return False, "the inviter can only be reached in the network"
+        if inv.no_auto_reply:
+            return False, inv.no_auto_reply
+        midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+        # a real pass has recorded its sends in the ledger already; a dry run only counts them
+        today = self.ledger.sent_since(self.name, midnight) + (report.sent if report.dry_run else 0)
+        if today >= replies.max_per_day:
+            return False, f"replies.max_per_day ({replies.max_per_day}) reached"
+        if report.sent >= replies.max_per_pass:
+            return False, f"replies.max_per_pass ({replies.max_per_pass}) reached"
+        return True, ""
+
+    def _apply(self, ref: MessageRef, plan: actions.Plan, row, report: PassReport) -> None:
+        state = row["state"] if row is not None else None
+        if plan.draft is not None and plan.send and state not in (DRAFTED, SENDING):
+            self._send(ref, plan.draft, report)
+        elif plan.draft is not None and state != DRAFTED:
+            if state == SENDING:
+                log.warning("%s: message %s: a pass stopped while its reply was being sent; it may or may not "
+                            "have gone out, so it is saved as a draft instead of being sent again", self.name, ref.uid)
             drafts = self._drafts_folder()
             # a crash between APPEND and the ledger update must not leave two drafts: look for ours first
             if row is None or not self.mailbox.has_message_id(drafts, plan.draft.message_id):
                 self.mailbox.append(drafts, plan.draft.raw, actions.DRAFT_FLAGS)
-            self.ledger.set_state(self.name, ref, DRAFTED)
+            self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
         if plan.flags:
             self.mailbox.add_flags(ref, plan.flags)
         if plan.folder:
@@ -239,6 +274,22 @@ class Worker:
                 self.mailbox.ensure_folder(plan.folder)
                 self._created.add(plan.folder)
             self.mailbox.move(ref, plan.folder)
+
+    def _send(self, ref: MessageRef, draft, report: PassReport) -> None:
+        self.ledger.set_state(self.name, ref, SENDING)
+        try:
+            self.sender.send(draft.raw, self.settings.owner.email, draft.to_address)
+        except SendError as exc:
+            log.error("%s: message %s: %s; the reply is saved as a draft instead", self.name, ref.uid, exc)
+            self.mailbox.append(self._drafts_folder(), draft.raw, actions.DRAFT_FLAGS)
+            self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
+            return
+        self.ledger.set_state(self.name, ref, DRAFTED, reply="sent")
+        report.sent += 1
+        log.info("%s: message %s: reply sent to %s", self.name, ref.uid, draft.to_address)
+        sent = self.mailbox.sent_folder(self.folders.get("sent", ""))
+        if sent:
+            self.mailbox.append(sent, draft.raw, ("\\Seen",))
 
     def _drafts_folder(self) -> str:
         if self._drafts is None:

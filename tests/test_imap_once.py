@@ -224,3 +224,20 @@ def test_learn_from_sent_can_be_switched_off(dovecot, imap_user, tmp_path, monke
     assert main(["once", "--config", str(cfg)]) == 0
     assert "1 new · 1 ask" in capsys.readouterr().out
     client.logout()
+
+
+def test_a_crash_between_append_and_filing_leaves_one_draft(loaded, monkeypatch, capsys):
+    client, cfg = loaded
+    from inboxbot.mail.imap import ImapMailbox
+    real_append = ImapMailbox.append
+
+    def append_then_die(self, folder, raw, flags):
+        real_append(self, folder, raw, flags)
+        raise KeyboardInterrupt  # killed right after the draft reached the server, before the ledger knew
+    monkeypatch.setattr(ImapMailbox, "append", append_then_die)
+    assert main(["once", "--config", str(cfg)]) == 130
+    monkeypatch.setattr(ImapMailbox, "append", real_append)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert len(folder_messages(client, "Drafts")) == 3  # one per decision that drafts, none twice
+    assert len(folder_messages(client, "Invitations/Screening")) == 3
+    assert len(folder_messages(client, "INBOX")) == 1

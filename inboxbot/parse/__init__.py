@@ -45,9 +45,8 @@ def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
 def _parse(raw: bytes) -> Invitation:
     mail = Mail.from_bytes(raw)
     network, claim_reason = _claim(mail)
-    auto = _auto_submitted(mail)
     common = dict(message_id=_message_id(mail), subject=mail.header("Subject"), date=mail.header("Date") or None,
-                  auto_submitted=auto)
+                  no_auto_reply=_no_auto_reply(mail))
     if network is None:
         return Invitation(kind=Kind.OTHER, network=None, why_kind="no social network claims this message",
                           evidence=Evidence(claim_reason=claim_reason), **common)
@@ -68,11 +67,20 @@ def _message_id(mail: Mail) -> str | None:
     return m.group(0) if m else (value or None)
 
 
-def _auto_submitted(mail: Mail) -> bool:
-    """RFC 3834 signals that a message came from a machine or a list (used before ever sending a reply)."""
+def _no_auto_reply(mail: Mail) -> str | None:
+    """RFC 3834: why a message must never get an automatic answer, or None."""
     auto = mail.header("Auto-Submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
     precedence = mail.header("Precedence").lower()
-    return bool((auto and auto != "no") or precedence in ("bulk", "list", "junk") or mail.has("List-Id"))
+    if precedence in ("bulk", "list", "junk"):
+        return f"Precedence: {precedence}"
+    listed = next((h for h in mail.msg.keys() if h.lower().startswith("list-")), None)
+    if listed:
+        return f"it has a {listed} header (list mail)"
+    if mail.has("Return-Path") and mail.header("Return-Path").strip() in ("<>", ""):
+        return "its return path is empty (a bounce or a machine)"
+    return None
 
 
 # --- which network a message claims to be from (POLICY.md section 2) ---------------------------------------
