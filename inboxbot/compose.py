@@ -109,7 +109,7 @@ class Composer:
                 self._render(name, sample, (), "ask")
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"template {exc.filename or name} line {exc.lineno}: {exc.message}") from exc
-            except jinja2.UndefinedError as exc:
+            except jinja2.TemplateError as exc:  # undefined variables, sandbox refusals
                 raise TemplateError(f"template {name}: {exc.message}") from exc
             except ValueError as exc:
                 raise TemplateError(f"template {name}: {exc}") from exc

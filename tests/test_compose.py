@@ -1,0 +1,103 @@
+"""Replies: templates in the sandbox, overrides, language variants, and header safety."""
+from __future__ import annotations
+
+import email
+from dataclasses import replace
+from email.policy import default
+
+import pytest
+
+from inboxbot.compose import Composer, Owner, company_of, join_or, role_of
+from inboxbot.errors import TemplateError
+from inboxbot.model import Decision, Invitation, Kind, Person, Verdict
+
+OWNER = Owner("Robin Castellano", "robin@example.net")
+INV = Invitation(kind=Kind.INVITATION, network="linkedin", message_id="<n1@linkedin.com>", language="en",
+                 note="Great meeting you at the Lisbon meetup!",
+                 inviter=Person(name="Ada Lovelace", headline="Engineer at Analytical Engines", location="London",
+                                profile_url="https://www.linkedin.com/in/ada"),
+                 accept_url="https://www.linkedin.com/comm/mynetwork/invite-accept/invitationId/1/sharedKey/x/")
+
+
+def verdict(template: str, decision: Decision = Decision.ASK) -> Verdict:
+    return Verdict(decision, template, (f"rule: {template}",), (), ("met at",))
+
+
+def parsed(draft) -> email.message.EmailMessage:
+    return email.message_from_bytes(draft.raw, policy=default)
+
+
+@pytest.mark.parametrize("template", ["where_did_we_meet", "confirm_meeting", "profile_question", "coffee_invite",
+                                      "feedback"])
+def test_every_template_renders_a_specific_draft(template):
+    draft = Composer(OWNER).compose(INV, verdict(template))
+    msg = parsed(draft)
+    assert msg["To"].addresses[0].addr_spec == "robin@example.net"  # no own address: to the owner, to paste
+    assert msg["In-Reply-To"] == "<n1@linkedin.com>" and msg["X-Inboxbot-Decision"] == f"ask; template={template}"
+    body = msg.get_content()
+    assert body.startswith("[inboxbot] Ada Lovelace can only be reached on LinkedIn")
+    assert "https://www.linkedin.com/in/ada" in body and "Hi Ada," in body and body.rstrip().endswith("Robin")
+
+
+def test_specific_details_reach_the_text():
+    assert "Engineer at Analytical Engines" in Composer(OWNER).compose(INV, verdict("profile_question")).body
+    assert "Lisbon meetup" in Composer(OWNER).compose(INV, verdict("confirm_meeting")).body
+    coffee = Composer(OWNER, meeting_options=("a coffee", "a call")).compose(INV, verdict("coffee_invite")).body
+    assert "a coffee or a call" in coffee
+
+
+def test_the_inviters_own_address_gets_the_reply():
+    inv = replace(INV, inviter=replace(INV.inviter, email="ada@example.org"))
+    draft = Composer(OWNER).compose(inv, verdict("where_did_we_meet"))
+    assert draft.to_inviter and draft.to_address == "ada@example.org" and "[inboxbot]" not in draft.body
+
+
+def test_language_variants():
+    de = replace(INV, language="de", note="Wir haben uns in Leipzig kennengelernt.")
+    assert parsed(Composer(OWNER).compose(de, verdict("confirm_meeting")))["Subject"].startswith("Schön, von Ihnen")
+    es = replace(INV, language="es")
+    assert "¿dónde nos conocimos?" in Composer(OWNER).compose(es, verdict("where_did_we_meet")).subject
+    fr = replace(INV, language="fr")  # no French variant: English
+    assert Composer(OWNER).compose(fr, verdict("where_did_we_meet")).subject.startswith("Thanks for the invitation")
+
+
+def test_hostile_values_are_data():
+    hostile = replace(INV, note="{{ 7*7 }} {% for x in y %}x{% endfor %} <script>alert(1)</script>",
+                      inviter=replace(INV.inviter, name="Eve\r\nBcc: all@example.org", email="eve@example.org\r\nX: y"))
+    draft = Composer(OWNER).compose(hostile, verdict("coffee_invite"))
+    msg = parsed(draft)
+    assert "{{ 7*7 }}" in msg.get_content() and "49" not in msg.get_content()
+    assert msg["Bcc"] is None and msg["X"] is None
+    assert msg.get_content_type() == "text/plain" and not msg.is_multipart()
+    assert msg["To"].addresses[0].addr_spec == "robin@example.net"  # not a valid address: to the owner
+
+
+def test_user_templates_override_by_name(tmp_path):
+    (tmp_path / "where_did_we_meet.txt.j2").write_text("Subject: Hello {{ inviter.first_name }}\n\nMy own words.\n")
+    draft = Composer(OWNER, tmp_path).compose(INV, verdict("where_did_we_meet"))
+    assert draft.subject == "Hello Ada" and draft.body.endswith("My own words.\n")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Subject: x\n\n{{ inviter.nmae }}\n", "has no attribute 'nmae'"),
+    ("Subject: x\n\n{% if %}\n", "line 3"),
+    ("no subject line\n", 'must start with a "Subject: …" line'),
+])
+def test_template_mistakes_are_start_up_errors(tmp_path, text, problem):
+    (tmp_path / "feedback.txt.j2").write_text(text)
+    with pytest.raises(TemplateError, match=problem.replace("(", r"\(").replace("?", r"\?")):
+        Composer(OWNER, tmp_path)
+
+
+def test_sandbox_blocks_attribute_tricks(tmp_path):
+    (tmp_path / "feedback.txt.j2").write_text("Subject: x\n\n{{ inviter.__class__.__mro__ }}\n")
+    with pytest.raises(TemplateError):
+        Composer(OWNER, tmp_path)
+
+
+def test_helpers():
+    assert join_or(["a coffee", "a meal", "a call"]) == "a coffee, a meal or a call"
+    assert join_or(["x"]) == "x"
+    assert company_of("Data Lead at Tidewater Analytics") == "Tidewater Analytics"
+    assert role_of("Teamleiterin Einkauf bei Alpenfracht AG") == "Teamleiterin Einkauf"
+    assert company_of("Web3 Community Builder | DeFi Educator") is None
