@@ -213,8 +213,9 @@ class Worker:
             report.errors += 1
             log.warning("%s: message %s could not be read and stays where it is: %s", self.name, ref.uid, inv.error)
             return
-        self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=plan.folder,
-                         draft_message_id=plan.draft.message_id if plan.draft else None)
+        if row is None:  # a message resumed from an interrupted pass keeps the state it reached
+            self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=plan.folder,
+                             draft_message_id=plan.draft.message_id if plan.draft else None)
         try:
             self._apply(ref, plan, row, report)
         except MailboxError as exc:

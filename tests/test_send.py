@@ -117,3 +117,30 @@ def test_send_mode_needs_an_smtp_host(tmp_path, capsys):
     cfg.write_text('[account]\ntype = "maildir"\n[owner]\nemail = "me@example.com"\n[replies]\nmode = "send"\n')
     assert main(["check-config", "--config", str(cfg)]) == 2
     assert 'smtp.host: is required when replies.mode is "send"' in capsys.readouterr().err
+
+
+def test_two_crashes_in_a_row_still_never_send_twice(send_config, smtp, monkeypatch):
+    client, make = send_config
+    _, recorder = smtp
+    client.append("INBOX", corpus_message("023"))
+    cfg = make()
+    from inboxbot.mail.imap import ImapMailbox
+    from inboxbot.smtp import SmtpSender
+    real_send, real_append = SmtpSender.send, ImapMailbox.append
+
+    def send_then_die(self, raw, sender, recipient):
+        real_send(self, raw, sender, recipient)
+        raise KeyboardInterrupt
+
+    def append_then_die(self, folder, raw, flags):
+        real_append(self, folder, raw, flags)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(SmtpSender, "send", send_then_die)
+    assert main(["once", "--config", str(cfg)]) == 130
+    monkeypatch.setattr(SmtpSender, "send", real_send)
+    monkeypatch.setattr(ImapMailbox, "append", append_then_die)  # dies again, while saving the fallback draft
+    assert main(["once", "--config", str(cfg)]) == 130
+    monkeypatch.setattr(ImapMailbox, "append", real_append)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert len(recorder.delivered) == 1
+    assert len(folder_messages(client, "Drafts")) == 1
