@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Sequence
@@ -31,7 +32,8 @@ commands, in the order a new user needs them:
   explain        show how saved .eml files would be screened, rule by rule
   set-password   store the IMAP password in the system keyring
   once           screen the new messages once (add --dry-run to only show what would happen)
-  run            keep screening on the configured schedule until stopped
+  run            keep screening on the configured schedule (and at once on new mail, with IDLE) until stopped
+  status         what the daemon has been doing (last pass, errors, drafts today, next pass)
 
 Start with `inboxbot demo`, then copy config.example.toml, edit it, and run `inboxbot once --dry-run --config FILE`.
 """
@@ -83,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
     command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when an account has had no successful pass for 3 intervals (for health checks)")
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
     p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result", needs_config=False)
     p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
@@ -129,11 +135,13 @@ def open_mailbox(settings: config.Settings):
         from inboxbot.mail.maildir import MaildirMailbox
         box = MaildirMailbox(settings.path(settings.account.path), settings.folders.inbox)
     else:
-        from inboxbot.credentials import get_password
+        from inboxbot.credentials import get_access_token, get_password
         from inboxbot.mail.imap import ImapMailbox
         account = settings.account
-        box = ImapMailbox(account.host, account.port, account.security, account.username, get_password(settings),
-                          timeout=account.timeout)
+        oauth2 = account.auth == "oauth2"
+        secret = get_access_token(settings) if oauth2 else get_password(settings)
+        box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
+                          timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None)
     box.open()
     return box
 
@@ -150,8 +158,7 @@ def make_sender(settings: config.Settings):
 
 def make_worker(settings: config.Settings, mailbox, ledger, chain: Chain, composer: Composer | None,
                 should_stop=lambda: False) -> Worker:
-    name = settings.account.username or str(settings.account.path)
-    return Worker(name, mailbox, ledger, chain, composer, settings, should_stop, make_sender(settings))
+    return Worker(settings.account.name, mailbox, ledger, chain, composer, settings, should_stop, make_sender(settings))
 
 
 def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | None, *, dry_run: bool = False,
@@ -172,31 +179,77 @@ def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | N
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    build_chain(settings)
     make_composer(settings)
-    account = settings.account
-    where = (f"maildir {settings.path(account.path)}" if account.type == "maildir"
-             else f"imap {account.username}@{account.host}:{account.port} ({account.security})")
-    print(f"{args.config}: OK — {where}; {len(settings.policy.contacts)} contact file(s); "
-          f"replies: {settings.replies.mode}")
+    print(f"{args.config}: OK — replies: {settings.replies.mode}")
+    for account in settings.accounts:
+        build_chain(account)
+        a = account.account
+        where = (f"maildir {account.path(a.path)}" if a.type == "maildir"
+                 else f"imap {a.username}@{a.host}:{a.port} ({a.security}, {a.auth})")
+        print(f"  account {a.name!r}: {where}; {len(account.policy.contacts)} contact file(s)")
     return 0
 
 
 def cmd_once(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    chain = build_chain(settings)
     composer = make_composer(settings)
-    report = run_one_pass(settings, chain, composer, dry_run=args.dry_run)
-    print_report(report)
-    return 0
+    accounts = settings.accounts
+    chains = [build_chain(account) for account in accounts]
+    if len(accounts) == 1:
+        print_report(run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run))
+        return 0
+    # several accounts: concurrently, so that one slow or broken account holds up nobody
+    with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
+        futures = [pool.submit(run_one_pass, a, c, composer, dry_run=args.dry_run) for a, c in zip(accounts, chains)]
+    status = 0
+    for account, future in zip(accounts, futures):
+        try:
+            print_report(future.result())
+        except InboxbotError as exc:
+            status = exc.exit_code
+            print(f"{account.account.name}: failed: {exc}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+        print()
+    return status
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from inboxbot.scheduler import run_forever
     settings = load_settings(args.config)
-    chain = build_chain(settings)
     composer = make_composer(settings)
-    return run_forever(settings, lambda stop: run_one_pass(settings, chain, composer, should_stop=stop))
+    chains = {account.account.name: build_chain(account) for account in settings.accounts}
+
+    def run_pass(account: config.Settings, should_stop) -> PassReport:
+        return run_one_pass(account, chains[account.account.name], composer, should_stop=should_stop)
+
+    def watch(account: config.Settings, on_new, stop, on_ready) -> bool:
+        mailbox = open_mailbox(account)
+        try:
+            if not mailbox.can_idle:
+                return False
+            mailbox.watch(account.folders.inbox, on_new, stop, on_ready=on_ready)
+            return True
+        finally:
+            mailbox.close()
+
+    def record(name: str, **status) -> None:
+        from inboxbot.store import Ledger
+        ledger = Ledger(settings.path(settings.state.database))
+        try:
+            ledger.set_account_status(name, **status)
+        finally:
+            ledger.close()
+
+    return run_forever(settings, run_pass, watch, record)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from inboxbot.status import account_status, render
+    settings = load_settings(args.config, need_account=False)
+    statuses = [account_status(settings, account) for account in settings.accounts]
+    print(json.dumps(statuses, indent=2) if args.json else render(statuses))
+    if args.check and not all(s["healthy"] for s in statuses):
+        return 1
+    return 0
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
@@ -309,7 +362,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         chain = build_chain(settings)
         composer = make_composer(settings)
         print(f"Screening the sample mailbox in {work / 'Maildir'} as {settings.owner.name}…\n")
-        report = run_one_pass(settings, chain, composer)
+        report = run_one_pass(settings.accounts[0], chain, composer)
         print_report(report)
         drafts = sorted((work / "Maildir" / ".Drafts" / "cur").iterdir())
         print(f"\n{len(drafts)} drafts are waiting in the Drafts folder. Two of them:\n")

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -78,6 +78,7 @@ def _show(value: Any) -> str:
 
 SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
     "account": {
+        "name": (_str(), ""),
         "type": (_str(("imap", "maildir")), "imap"),
         "host": (_str(), ""),
         "port": (_int(1, 65535), None),
@@ -88,6 +89,13 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "allow_insecure": (_bool, False),
         "timeout": (_duration, 60),
         "path": (_str(), "~/Mail"),
+        "auth": (_str(("password", "oauth2")), "password"),
+        "oauth2_provider": (_str(("google", "microsoft", "custom")), "custom"),
+        "oauth2_token_url": (_str(), ""),
+        "oauth2_client_id": (_str(), ""),
+        "oauth2_client_secret_env": (_str(), "INBOXBOT_OAUTH2_CLIENT_SECRET"),
+        "oauth2_mechanism": (_str(("XOAUTH2", "OAUTHBEARER")), "XOAUTH2"),
+        "token_command": (_str(), ""),
     },
     "folders": {
         "inbox": (_str(allow_empty=False), "INBOX"),
@@ -129,7 +137,13 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "allow_insecure": (_bool, False),
         "timeout": (_duration, 60),
     },
-    "schedule": {"interval": (_duration, 300), "batch_size": (_int(1, 5000), 200)},
+    "schedule": {
+        "interval": (_duration, 300),
+        "batch_size": (_int(1, 5000), 200),
+        "idle": (_bool, True),
+        "backoff_max": (_duration, 300),
+        "auth_backoff": (_duration, 1800),
+    },
 }
 RULE_KEYS: dict[str, tuple[Validator, Any]] = {
     "enabled": (_bool, True),
@@ -172,6 +186,17 @@ class Settings:
     schedule: Section
     rules: dict[str, RuleOverride] = field(default_factory=dict)
     has_account: bool = True
+    account_views: tuple[tuple[Section, Section, Section], ...] = ()  # (account, folders, policy) per account
+
+    @property
+    def accounts(self) -> tuple["Settings", ...]:
+        """One Settings per configured account, each with that account's folders and policy overrides."""
+        return tuple(replace(self, account=a, folders=f, policy=p, account_views=((a, f, p),))
+                     for a, f, p in self.account_views)
+
+    @property
+    def account_name(self) -> str:
+        return self.account.name
 
     @property
     def base_dir(self) -> Path:
@@ -202,11 +227,12 @@ def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
 def from_dict(data: dict, source: Path | None = None, *, need_account: bool = True) -> Settings:
     problems: list[tuple[str, str]] = []
     sections: dict[str, dict[str, Any]] = {}
+    base = source.parent if source else Path.cwd()
     for key in data:
-        if key not in SCHEMA:
-            problems.append((key, "unknown section" + _did_you_mean(key, SCHEMA)))
+        if key not in SCHEMA and key != "accounts":
+            problems.append((key, "unknown section" + _did_you_mean(key, list(SCHEMA) + ["accounts"])))
     for name, spec in SCHEMA.items():
-        raw = data.get(name, {})
+        raw = data.get(name, {}) if name != "account" else {}
         if not isinstance(raw, dict):
             problems.append((name, f"must be a table ([{name}]), got {_show(raw)}"))
             raw = {}
@@ -215,20 +241,76 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
             values.setdefault(key, default)
         sections[name] = values
     rules = _rules(data.get("policy", {}).get("rules", {}) if isinstance(data.get("policy"), dict) else {}, problems)
-    for i, rule in enumerate(sections["policy"]["chain"]):
-        if rule not in RULE_NAMES:
-            problems.append((f"policy.chain[{i}]", f"unknown rule {rule!r}" + _did_you_mean(rule, RULE_NAMES)))
-    has_account = "account" in data
-    _check_account(sections, problems, need_account=need_account)
+    _check_chain("policy", sections["policy"], problems)
+    _check_contacts("policy", sections["policy"], problems, base)
+    views = _accounts(data, sections, problems, base, need_account=need_account)
     _check_smtp(sections, problems)
-    _check_files(sections, problems, source.parent if source else Path.cwd())
+    _check_templates(sections, problems, base)
     if sections["replies"]["mode"] != "off" and "@" not in sections["owner"]["email"]:
         problems.append(("owner.email", "is required (drafts without a known inviter address go to you); "
                                         'set it, or set replies.mode = "off"'))
     if problems:
         raise ConfigError(problems, str(source) if source else None)
-    return Settings(source=source.resolve() if source else None, rules=rules, has_account=has_account,
+    first = views[0] if views else (Section(_defaults("account")), Section(sections["folders"]),
+                                    Section(sections["policy"]))
+    sections.update(account=first[0].values, folders=first[1].values, policy=first[2].values)
+    return Settings(source=source.resolve() if source else None, rules=rules,
+                    has_account="account" in data or "accounts" in data, account_views=tuple(views),
                     **{name: Section(values) for name, values in sections.items()})
+
+
+def _defaults(section: str) -> dict[str, Any]:
+    return {key: default for key, (_, default) in SCHEMA[section].items()}
+
+
+def _accounts(data: dict, sections: dict[str, dict], problems: list[tuple[str, str]], base: Path, *,
+              need_account: bool) -> list[tuple[Section, Section, Section]]:
+    """[account] (one) or [[accounts]] (several), each with optional folders/policy overrides."""
+    if "account" in data and "accounts" in data:
+        problems.append(("accounts", "use either [account] or [[accounts]], not both"))
+    if "accounts" in data:
+        raw_list = data["accounts"]
+        if not isinstance(raw_list, list) or not raw_list or not all(isinstance(a, dict) for a in raw_list):
+            problems.append(("accounts", "must be one or more [[accounts]] tables"))
+            return []
+        tables = [(f"accounts[{i}]", raw) for i, raw in enumerate(raw_list)]
+    else:
+        raw = data.get("account", {})
+        if not isinstance(raw, dict):
+            problems.append(("account", f"must be a table ([account]), got {_show(raw)}"))
+            raw = {}
+        tables = [("account", raw)]
+    views, names = [], set()
+    for i, (path, raw) in enumerate(tables):
+        values = _validate_table(path, raw, SCHEMA["account"], problems, skip=("folders", "policy"))
+        values = {**_defaults("account"), **values}
+        overrides = {}
+        for sub in ("folders", "policy"):
+            table = raw.get(sub, {})
+            if not isinstance(table, dict):
+                problems.append((f"{path}.{sub}", f"must be a table, got {_show(table)}"))
+                table = {}
+            overrides[sub] = _validate_table(f"{path}.{sub}", table, SCHEMA[sub], problems)
+        folders = {**sections["folders"], **overrides["folders"]}
+        policy = {**sections["policy"], **overrides["policy"]}
+        if "chain" in overrides["policy"]:
+            _check_chain(f"{path}.policy", policy, problems)
+        if "contacts" in overrides["policy"]:
+            _check_contacts(f"{path}.policy", policy, problems, base)
+        if not values["name"]:
+            values["name"] = values["username"] or (values["path"] if values["type"] == "maildir" else f"account{i + 1}")
+        if values["name"] in names:
+            problems.append((f"{path}.name", f"another account is already named {values['name']!r}"))
+        names.add(values["name"])
+        _check_account(path, values, problems, need_account=need_account or "accounts" in data)
+        views.append((Section(values), Section(folders), Section(policy)))
+    return views
+
+
+def _check_chain(path: str, policy: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    for i, rule in enumerate(policy["chain"]):
+        if rule not in RULE_NAMES:
+            problems.append((f"{path}.chain[{i}]", f"unknown rule {rule!r}" + _did_you_mean(rule, RULE_NAMES)))
 
 
 def _validate_table(path: str, raw: dict, spec: dict[str, tuple[Validator, Any]], problems: list[tuple[str, str]],
@@ -248,20 +330,24 @@ def _validate_table(path: str, raw: dict, spec: dict[str, tuple[Validator, Any]]
     return values
 
 
-def _check_files(sections: dict[str, dict], problems: list[tuple[str, str]], base: Path) -> None:
-    def resolve(value: str) -> Path:
-        p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else base / p
+def _resolve(value: str, base: Path) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else base / p
 
-    for i, name in enumerate(sections["policy"]["contacts"]):
-        path = resolve(name)
-        if not path.is_file():
-            problems.append((f"policy.contacts[{i}]", f"the file {path} does not exist"))
-        elif path.suffix.lower() not in (".vcf", ".vcard", ".csv"):
-            problems.append((f"policy.contacts[{i}]", f"{path.name}: only .vcf and .csv files are understood"))
+
+def _check_contacts(path: str, policy: dict[str, Any], problems: list[tuple[str, str]], base: Path) -> None:
+    for i, name in enumerate(policy["contacts"]):
+        file = _resolve(name, base)
+        if not file.is_file():
+            problems.append((f"{path}.contacts[{i}]", f"the file {file} does not exist"))
+        elif file.suffix.lower() not in (".vcf", ".vcard", ".csv"):
+            problems.append((f"{path}.contacts[{i}]", f"{file.name}: only .vcf and .csv files are understood"))
+
+
+def _check_templates(sections: dict[str, dict], problems: list[tuple[str, str]], base: Path) -> None:
     templates = sections["replies"]["templates"]
-    if templates != SCHEMA["replies"]["templates"][1] and not resolve(templates).is_dir():
-        problems.append(("replies.templates", f"the folder {resolve(templates)} does not exist"))
+    if templates != SCHEMA["replies"]["templates"][1] and not _resolve(templates, base).is_dir():
+        problems.append(("replies.templates", f"the folder {_resolve(templates, base)} does not exist"))
 
 
 def _rules(raw: Any, problems: list[tuple[str, str]]) -> dict[str, RuleOverride]:
@@ -295,20 +381,24 @@ def _check_smtp(sections: dict[str, dict], problems: list[tuple[str, str]]) -> N
                                           'use "tls" or "starttls" (or set smtp.allow_insecure = true)'))
 
 
-def _check_account(sections: dict[str, dict], problems: list[tuple[str, str]], *, need_account: bool) -> None:
-    account = sections["account"]
+def _check_account(path: str, account: dict[str, Any], problems: list[tuple[str, str]], *,
+                   need_account: bool) -> None:
     if account["port"] is None:
         account["port"] = 993 if account["security"] == "tls" else 143
     if not need_account or account["type"] == "maildir":
         return
-    if not account["host"]:
-        problems.append(("account.host", "is required for an IMAP account"))
-    if not account["username"]:
-        problems.append(("account.username", "is required for an IMAP account"))
+    for key in ("host", "username"):
+        if not account[key]:
+            problems.append((f"{path}.{key}", "is required for an IMAP account"))
     if account["security"] == "none" and account["host"] and not account["allow_insecure"] \
             and not is_loopback(account["host"]):
-        problems.append(("account.security", f'"none" sends the password in clear text to {account["host"]}; '
-                                             'use "tls" or "starttls" (or set account.allow_insecure = true)'))
+        problems.append((f"{path}.security", f'"none" sends the password in clear text to {account["host"]}; '
+                                             'use "tls" or "starttls" (or set allow_insecure = true)'))
+    if account["auth"] == "oauth2" and not account["token_command"]:
+        if not account["oauth2_client_id"]:
+            problems.append((f"{path}.oauth2_client_id", 'is required for auth = "oauth2" (or set token_command)'))
+        if account["oauth2_provider"] == "custom" and not account["oauth2_token_url"]:
+            problems.append((f"{path}.oauth2_token_url", 'is required with oauth2_provider = "custom"'))
 
 
 def is_loopback(host: str) -> bool:

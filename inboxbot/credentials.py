@@ -3,9 +3,14 @@ environment variable named by account.password_env (INBOXBOT_PASSWORD), else acc
 Never prompts when unattended; never logs a secret. The only importer of keyring."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import keyring
 from keyring.errors import KeyringError
@@ -29,22 +34,63 @@ def get_password(settings: Settings, section: str = "account") -> str:
     if from_env:
         return from_env
     if account.password_command:
-        return _run_command(account.password_command, section)
+        return _run_command(account.password_command, f"{section}.password_command")
     raise CredentialError(f"no password for {account.username}: nothing in the keyring, "
                           f"${account.password_env} is not set, and {section}.password_command is empty")
 
 
-def _run_command(command: str, section: str) -> str:
+def _run_command(command: str, key: str) -> str:
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise CredentialError(f"{section}.password_command could not be run: {exc}") from None
+        raise CredentialError(f"{key} could not be run: {exc}") from None
     if done.returncode != 0:
-        raise CredentialError(f"{section}.password_command exited with status {done.returncode}")
+        raise CredentialError(f"{key} exited with status {done.returncode}")
     password = done.stdout.rstrip("\n")
     if not password:
-        raise CredentialError(f"{section}.password_command printed nothing")
+        raise CredentialError(f"{key} printed nothing")
     return password
+
+
+TOKEN_URLS = {"google": "https://oauth2.googleapis.com/token",
+              "microsoft": "https://login.microsoftonline.com/common/oauth2/v2.0/token"}
+_token_cache: dict[tuple[str, str], tuple[str, float]] = {}
+
+
+def get_access_token(settings: Settings) -> str:
+    """An OAuth2 access token for the [account]: from token_command, or exchanged for the refresh token (kept where a
+    password would be: keyring, environment, password_command) at the provider's token endpoint. Cached until
+    shortly before it expires."""
+    account = settings.account
+    if account.token_command:
+        return _run_command(account.token_command, "account.token_command")
+    url = account.oauth2_token_url or TOKEN_URLS.get(account.oauth2_provider, "")
+    key = (url, account.username)
+    cached = _token_cache.get(key)
+    if cached and cached[1] > time.time() + 60:
+        return cached[0]
+    refresh_token = get_password(settings)
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": account.oauth2_client_id}
+    secret = os.environ.get(account.oauth2_client_secret_env or "")
+    if secret:
+        form["client_secret"] = secret
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=account.timeout) as response:
+            data = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")[:200]
+        raise CredentialError(f"the OAuth2 token endpoint {url} refused the refresh token (HTTP {exc.code}: "
+                              f"{detail})", hint="Get a new refresh token and store it with `inboxbot "
+                                                 "set-password --config FILE`.") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise CredentialError(f"the OAuth2 token endpoint {url} could not be reached: {exc}") from exc
+    token = data.get("access_token") if isinstance(data, dict) else None
+    if not token:
+        raise CredentialError(f"the OAuth2 token endpoint {url} sent no access_token")
+    _token_cache[key] = (token, time.time() + float(data.get("expires_in", 3600)))
+    return token
 
 
 def set_password(settings: Settings, password: str) -> None:

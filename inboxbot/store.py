@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS sent_contacts (
     PRIMARY KEY (account, address));
 CREATE TABLE IF NOT EXISTS seen_keys (
     account TEXT NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (account, folder, key));
+CREATE TABLE IF NOT EXISTS account_status (
+    account TEXT PRIMARY KEY, next_run REAL, last_success REAL, last_error TEXT, last_error_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
     counts TEXT, error TEXT);
@@ -187,6 +190,17 @@ class Ledger:
     def finish_pass(self, pass_id: int, counts: dict[str, int], error: str | None = None) -> None:
         self.db.execute("UPDATE passes SET finished=?, counts=?, error=? WHERE id=?",
                         (time.time(), json.dumps(counts), error, pass_id))
+
+    def set_account_status(self, account: str, *, next_run: float | None, success: bool,
+                           error: str | None = None) -> None:
+        now = time.time()
+        self.db.execute("INSERT INTO account_status (account) VALUES (?) ON CONFLICT (account) DO NOTHING", (account,))
+        if success:
+            self.db.execute("UPDATE account_status SET next_run=?, last_success=?, failures=0 WHERE account=?",
+                            (next_run, now, account))
+        else:
+            self.db.execute("UPDATE account_status SET next_run=?, last_error=?, last_error_at=?, "
+                            "failures=failures+1 WHERE account=?", (next_run, error, now, account))
 
     def rows(self, sql: str, *args: Any) -> Iterator[sqlite3.Row]:
         yield from self.db.execute(sql, args)

@@ -62,6 +62,21 @@ class Dovecot:
         c.login(user, PASSWORD)
         return c
 
+    def start(self) -> None:
+        d = self.directory
+        with open(d / "start.log", "w") as log:
+            started = subprocess.run([self.binary, "-c", str(d / "dovecot.conf")], stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if started.returncode != 0:
+            pytest.fail("Dovecot did not start:\n" + (d / "start.log").read_text()
+                        + ((d / "dovecot.log").read_text() if (d / "dovecot.log").exists() else ""))
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
     def stop(self) -> None:
         pid_file = self.directory / "run" / "master.pid"
         if not pid_file.exists():
@@ -74,12 +89,22 @@ class Dovecot:
                 os.kill(p, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for _ in range(100):
+        for _ in range(200):
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                return
+                break
             time.sleep(0.05)
+        pid_file.unlink(missing_ok=True)
+
+    def deliver(self, user: str, raw: bytes) -> None:
+        """Put a message straight into a user's INBOX Maildir (works while the server is down)."""
+        new = self.directory / "mail" / user / "Maildir" / "new"
+        new.mkdir(parents=True, exist_ok=True)
+        path = new / f"{time.time():.6f}.{os.getpid()}.test"
+        path.write_bytes(raw)
+        if os.geteuid() == 0:
+            os.chown(path, self.uid, self.gid)
 
 
 def _config(d: Path, port: int, uid: int, gid: int, as_root: bool) -> str:
@@ -97,7 +122,7 @@ def _config(d: Path, port: int, uid: int, gid: int, as_root: bool) -> str:
         listen = 127.0.0.1
         ssl = no
         disable_plaintext_auth = no
-        auth_mechanisms = plain login
+        auth_mechanisms = plain login xoauth2 oauthbearer
         auth_failure_delay = 0
         mail_location = maildir:{d}/mail/%u/Maildir
         first_valid_uid = 0
@@ -145,14 +170,13 @@ def _config(d: Path, port: int, uid: int, gid: int, as_root: bool) -> str:
         """) + users
 
 
-@pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory):
+def start_dovecot(d: Path) -> Dovecot:
+    """A Dovecot of its own in directory d, on a free loopback port."""
     binary = _dovecot_binary()
     if binary is None:
         if os.environ.get("INBOXBOT_REQUIRE_DOVECOT"):  # CI installs it; a skip there would hide a broken setup
             pytest.fail(DOVECOT_HINT)
         pytest.skip(DOVECOT_HINT)
-    d = tmp_path_factory.mktemp("dovecot")
     as_root = os.geteuid() == 0
     uid, gid = (65534, 65534) if as_root else (os.getuid(), os.getgid())
     for sub in ("run", "state", "mail"):
@@ -166,21 +190,23 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory):
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
         os.chown(d / "mail", uid, gid)
     port = _free_port()
-    conf = d / "dovecot.conf"
-    conf.write_text(_config(d, port, uid, gid, as_root))
-    with open(d / "start.log", "w") as log:
-        started = subprocess.run([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL)
-    if started.returncode != 0:
-        pytest.fail("Dovecot did not start:\n" + (d / "start.log").read_text()
-                    + (d / "dovecot.log").read_text() if (d / "dovecot.log").exists() else "")
+    (d / "dovecot.conf").write_text(_config(d, port, uid, gid, as_root))
     server = Dovecot(d, port, uid, gid, binary)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory):
+    server = start_dovecot(tmp_path_factory.mktemp("dovecot"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_dovecot(tmp_path_factory: pytest.TempPathFactory):
+    """A Dovecot for one test, which may stop and restart it."""
+    server = start_dovecot(tmp_path_factory.mktemp("own-dovecot"))
     yield server
     server.stop()
 

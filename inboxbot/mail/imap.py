@@ -6,9 +6,12 @@ to MailboxError at this boundary.
 """
 from __future__ import annotations
 
+import select
 import socket
 import ssl
-from typing import Iterator
+import threading
+import time
+from typing import Callable, Iterator
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -17,13 +20,29 @@ from inboxbot.errors import AuthenticationFailed, MailboxError
 from inboxbot.model import MessageRef, RawMessage
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the server has closed the connection (imapclient's idle_check does not say so)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""  # readable: returns at once, b"" only at end of stream
+    except ValueError:  # a TLS socket cannot peek; a BYE or the next IDLE renewal will tell
+        return False
+    except OSError:
+        return True
+
+
 class ImapMailbox:
     supports_keywords = True
 
     def __init__(self, host: str, port: int, security: str, username: str, password: str, *,
-                 timeout: float = 60, ssl_context: ssl.SSLContext | None = None) -> None:
+                 timeout: float = 60, ssl_context: ssl.SSLContext | None = None,
+                 oauth2_mechanism: str | None = None) -> None:
+        """With oauth2_mechanism ("XOAUTH2" or "OAUTHBEARER"), `password` is an OAuth2 access token."""
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
+        self.oauth2_mechanism = oauth2_mechanism
         self.timeout = timeout
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.client: imapclient.IMAPClient | None = None
@@ -54,7 +73,12 @@ class ImapMailbox:
         except IMAPClientError as exc:
             raise MailboxError(f"{where} refused the connection: {exc}") from exc
         try:
-            client.login(self.username, self._password)
+            if self.oauth2_mechanism == "OAUTHBEARER":
+                client.oauthbearer_login(self.username, self._password)
+            elif self.oauth2_mechanism:
+                client.oauth2_login(self.username, self._password)
+            else:
+                client.login(self.username, self._password)
         except LoginError as exc:
             client.shutdown()
             raise AuthenticationFailed(f"{where} rejected the login for {self.username}") from exc
@@ -162,6 +186,40 @@ class ImapMailbox:
         except IMAPClientError:
             special = None
         return special.replace(self._delimiter, "/") if special else None
+
+    # --- watching ----------------------------------------------------------------------------------------------
+
+    @property
+    def can_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    def watch(self, folder: str, on_new: Callable[[], None], stop: threading.Event,
+              renew_every: float = 600.0, on_ready: Callable[[], None] = lambda: None) -> None:
+        """IMAP IDLE on a folder until `stop` is set: call on_new() when the server reports new mail, on_ready()
+        once the folder is selected. IDLE is re-issued every `renew_every` seconds, well inside the 29-minute
+        limit of RFC 2177."""
+        client = self._c()
+        try:
+            client.select_folder(self._name(folder), readonly=True)
+            on_ready()
+            while not stop.is_set():
+                client.idle()
+                started = time.monotonic()
+                try:
+                    while not stop.is_set() and time.monotonic() - started < renew_every:
+                        responses = client.idle_check(timeout=1)
+                        if any(r and r[0] == b"BYE" for r in responses) or _peer_closed(client.socket()):
+                            raise MailboxError(f"{self.host} closed the connection")
+                        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                            on_new()
+                finally:
+                    if not stop.is_set() or client.socket().fileno() != -1:
+                        try:
+                            client.idle_done()
+                        except (IMAPClientError, OSError):
+                            pass  # the connection is gone; the error that ended IDLE is what matters
+        except (IMAPClientError, OSError) as exc:
+            raise MailboxError(f"watching {folder!r} on {self.host} failed: {exc}") from exc
 
     # --- writing -----------------------------------------------------------------------------------------------
 

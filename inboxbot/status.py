@@ -1,0 +1,83 @@
+"""`inboxbot status`: what the ledger says each account has been doing. Reads only the state database."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+from inboxbot.config import Settings
+from inboxbot.store import ERROR, Ledger
+
+HEALTHY_INTERVALS = 3
+
+
+def _when(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+def account_status(settings: Settings, account: Settings) -> dict:
+    name = account.account.name
+    path = settings.path(settings.state.database)
+    out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
+                 "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
+                 "healthy": False}
+    if not path.exists():
+        out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
+        return out
+    ledger = Ledger(path)
+    try:
+        row = next(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
+                               "LIMIT 1", name), None)
+        if row is not None:
+            out["last_pass"] = {"started": _when(row["started"]), "seconds": round(row["finished"] - row["started"], 3),
+                                "decisions": json.loads(row["counts"] or "{}"), "error": row["error"]}
+        status = next(ledger.rows("SELECT * FROM account_status WHERE account=?", name), None)
+        last_ok = None
+        if status is not None:
+            last_ok = status["last_success"]
+            out["next_pass"] = _when(status["next_run"])
+            if status["last_error"] and (status["last_error_at"] or 0) >= (last_ok or 0):
+                out["last_error"] = {"message": status["last_error"], "at": _when(status["last_error_at"]),
+                                     "failures_in_a_row": status["failures"]}
+        if last_ok is None:
+            ok = next(ledger.rows("SELECT max(finished) FROM passes WHERE account=? AND error IS NULL AND finished "
+                                  "IS NOT NULL", name))[0]
+            last_ok = ok
+        out["last_success"] = _when(last_ok)
+        midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+
+        def count(sql: str, *args: object) -> int:
+            return next(ledger.rows(sql, name, *args))[0]
+        out["failed_messages"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND state=?", ERROR)
+        out["filed_for_review_7d"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND decision IN "
+                                           "('ask', 'feedback', 'quarantine') AND updated >= ?", time.time() - 7 * 86400)
+        out["drafts_today"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND reply='draft' AND updated >= ?",
+                                    midnight)
+        out["sent_today"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",
+                                  midnight)
+        out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
+    finally:
+        ledger.close()
+    return out
+
+
+def render(statuses: list[dict]) -> str:
+    lines = []
+    for s in statuses:
+        lines.append(f"{s['account']}: {'healthy' if s['healthy'] else 'NOT healthy'}")
+        last = s["last_pass"]
+        if last:
+            decisions = ", ".join(f"{v} {k}" for k, v in sorted(last["decisions"].items())) or "nothing new"
+            lines.append(f"  last pass:     {last['started']} ({last['seconds']} s): {decisions}"
+                         + (f" — failed: {last['error']}" if last["error"] else ""))
+        else:
+            lines.append("  last pass:     none yet")
+        lines.append(f"  last success:  {s['last_success'] or 'never'}")
+        if s["last_error"]:
+            lines.append(f"  last error:    {s['last_error']['message']}" +
+                         (f" ({s['last_error']['at']})" if s["last_error"].get("at") else ""))
+        lines.append(f"  next pass:     {s['next_pass'] or 'unknown (is `inboxbot run` running?)'}")
+        lines.append(f"  for review:    {s['filed_for_review_7d']} filed to Screening/Suspicious in 7 days; "
+                     f"{s['failed_messages']} message(s) failed")
+        lines.append(f"  today:         {s['drafts_today']} draft(s), {s['sent_today']} sent")
+    return "\n".join(lines)
