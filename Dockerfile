@@ -19,5 +19,9 @@ USER inboxbot
 WORKDIR /home/inboxbot
 VOLUME ["/config", "/state"]
 
+# unhealthy when an account has had no successful pass for 3 intervals
+HEALTHCHECK --interval=5m --timeout=30s --start-period=2m \
+  CMD ["inboxbot", "status", "--check", "--config", "/config/config.toml"]
+
 ENTRYPOINT ["inboxbot"]
 CMD ["run", "--config", "/config/config.toml"]
