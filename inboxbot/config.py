@@ -72,6 +72,24 @@ def _duration(value: Any) -> int:
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _time_range(value: Any) -> tuple[int, int] | None:
+    """"22:00-07:00" -> (minute of day it starts, minute it ends); "" -> None."""
+    if value == "":
+        return None
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value) if isinstance(value, str) else None
+    if not m or int(m.group(1)) > 23 or int(m.group(3)) > 23 or int(m.group(2)) > 59 or int(m.group(4)) > 59:
+        raise ValueError(f'must be a time range like "22:00-07:00" (or ""), got {_show(value)}')
+    return int(m.group(1)) * 60 + int(m.group(2)), int(m.group(3)) * 60 + int(m.group(4))
+
+
+def in_range(minute: int, span: tuple[int, int] | None) -> bool:
+    """Whether a minute of the day falls in a range that may wrap past midnight."""
+    if span is None:
+        return False
+    start, end = span
+    return start <= minute < end if start <= end else minute >= start or minute < end
+
+
 def _show(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
@@ -141,6 +159,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "interval": (_duration, 300),
         "batch_size": (_int(1, 5000), 200),
         "idle": (_bool, True),
+        "quiet_hours": (_time_range, None),
         "backoff_max": (_duration, 300),
         "auth_backoff": (_duration, 1800),
     },

@@ -14,7 +14,7 @@ from typing import Callable
 
 from inboxbot import actions, parse
 from inboxbot.compose import Composer
-from inboxbot.config import Settings
+from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Invitation, Kind, MessageRef, RawMessage, Verdict
@@ -246,6 +246,9 @@ class Worker:
             return False, "the inviter can only be reached in the network"
         if inv.no_auto_reply:
             return False, inv.no_auto_reply
+        now = time.localtime()
+        if in_range(now.tm_hour * 60 + now.tm_min, self.settings.schedule.quiet_hours):
+            return False, "quiet hours (schedule.quiet_hours)"
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
         # a real pass has recorded its sends in the ledger already; a dry run only counts them
         today = self.ledger.sent_since(self.name, midnight) + (report.sent if report.dry_run else 0)

@@ -86,3 +86,14 @@ def test_durations_and_defaults(tmp_path):
     assert s.schedule.interval == 120 and s.folders.accept == "Invitations/Accept" and s.policy.collectors == "ask"
     with pytest.raises(ConfigError, match='schedule.interval: must be a duration like "90s"'):
         config.load(write(tmp_path, '[account]\ntype = "maildir"\n[schedule]\ninterval = "soon"\n'))
+
+
+def test_quiet_hours(tmp_path):
+    s = config.load(write(tmp_path, '[account]\ntype = "maildir"\n[replies]\nmode = "off"\n'
+                                    '[schedule]\nquiet_hours = "22:00-07:30"\n'))
+    span = s.schedule.quiet_hours
+    assert span == (22 * 60, 7 * 60 + 30)
+    assert config.in_range(23 * 60, span) and config.in_range(60, span) and not config.in_range(12 * 60, span)
+    assert config.in_range(9 * 60, (8 * 60, 17 * 60)) and not config.in_range(18 * 60, (8 * 60, 17 * 60))
+    with pytest.raises(ConfigError, match='schedule.quiet_hours: must be a time range like "22:00-07:00"'):
+        config.load(write(tmp_path, '[account]\ntype = "maildir"\n[schedule]\nquiet_hours = "late"\n'))

@@ -144,3 +144,18 @@ def test_two_crashes_in_a_row_still_never_send_twice(send_config, smtp, monkeypa
     assert main(["once", "--config", str(cfg)]) == 0
     assert len(recorder.delivered) == 1
     assert len(folder_messages(client, "Drafts")) == 1
+
+
+def test_quiet_hours_draft_instead_of_sending(send_config, smtp, capsys):
+    client, make = send_config
+    _, recorder = smtp
+    client.append("INBOX", corpus_message("023"))
+    cfg = make()
+    import time
+    now = time.localtime()
+    start, end = (now.tm_hour + 23) % 24, (now.tm_hour + 1) % 24  # an hour either side of now, maybe past midnight
+    cfg.write_text(cfg.read_text() + f'[schedule]\nquiet_hours = "{start:02d}:00-{end:02d}:59"\n')
+    assert main(["once", "--dry-run", "--config", str(cfg)]) == 0
+    assert "drafted, not sent: quiet hours" in capsys.readouterr().out
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert recorder.delivered == [] and len(folder_messages(client, "Drafts")) == 1
