@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import CORPUS, corpus_message
+from tests.conftest import corpus_message
 
 
 def test_run_passes_on_schedule_and_stops_on_sigterm(tmp_path):

@@ -8,7 +8,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from inboxbot.cli import main
-from tests.conftest import PASSWORD, _free_port, corpus_message, folder_messages
+from tests.conftest import PASSWORD, corpus_message, folder_messages
+from tests.dovecot import free_port
 from tests.test_imap_once import write_config
 
 
@@ -24,7 +25,7 @@ class Recorder:
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, recorder
     controller.stop()
