@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +18,7 @@ from inboxbot.compose import Composer
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.mail import KEYWORD, Mailbox
-from inboxbot.model import Invitation, Kind, MessageRef, RawMessage, Verdict
+from inboxbot.model import Decision, Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
 from inboxbot.policy.contacts import ContactBook, profile_key
@@ -51,6 +52,7 @@ class PassReport:
     errors: int = 0
     sent: int = 0
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
     def summary(self) -> str:
         new = sum(self.counts.values())
@@ -88,6 +90,9 @@ class Worker:
         self.folders = dict(settings.folders.values)
         self._drafts: str | None = None
         self._created: set[str] = set()
+        self._timings: Counter = Counter()
+        self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
+        self._sends_planned = 0
 
     # --- the pass ------------------------------------------------------------------------------------------------
 
@@ -108,15 +113,22 @@ class Worker:
             if not dry_run:
                 self._finish_interrupted(inbox, validity)
             known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
-            for batch in self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known):
-                for raw in batch:
-                    self._handle(raw, report, dry_run)
-                    if self.should_stop():
-                        break
-                if batch and not dry_run:
+            if not self.mailbox.supports_keywords:
+                known |= self.ledger.seen(self.name, f"seen:{inbox}")
+            others_ignored = self._others_are_ignored()
+            batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
+                                             section="HEADER" if others_ignored else "")
+            while True:
+                with self._stage("fetch"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                complete = self._run_batch(batch, report, dry_run, others_ignored)
+                if batch and complete and not dry_run:
                     high = max((int(r.ref.uid) for r in batch if r.ref.uid.isdigit()), default=last)
-                    if high > last and not self.should_stop():
-                        self.ledger.set_last_uid(self.name, inbox, validity, high)
+                    if high > last:
+                        with self._stage("ledger"):
+                            self.ledger.set_last_uid(self.name, inbox, validity, high)
                         last = high
                 if self.should_stop():
                     log.info("%s: stopping after the message in hand", self.name)
@@ -126,9 +138,16 @@ class Worker:
             raise
         finally:
             report.seconds = time.monotonic() - started
+            report.timings = dict(self._timings)
             if pass_id is not None:
                 self.ledger.finish_pass(pass_id, dict(report.counts), error)
         return report
+
+    def _others_are_ignored(self) -> bool:
+        """Whether the chain ignores a message that claims no network (the default): then such messages are
+        judged by their headers alone, and only candidates are read whole."""
+        probe = Invitation(kind=Kind.OTHER, network=None, why_kind="probe")
+        return self.chain.screen(probe).decision is Decision.IGNORE
 
     def _sent_index(self, dry_run: bool) -> ContactBook:
         """People the owner has written to (To/Cc of the Sent folder), kept in the ledger and refreshed with only
@@ -142,7 +161,7 @@ class Worker:
             mark = f"sent:{folder}"
             last, _ = self.ledger.last_uid(self.name, mark, validity)
             seen = self.ledger.seen(self.name, mark) if not self.mailbox.supports_keywords else frozenset()
-            for batch in self.mailbox.fetch_new(folder, last, 500, seen, header_fields=("To", "Cc")):
+            for batch in self.mailbox.fetch_new(folder, last, 500, seen, section="HEADER.FIELDS (TO CC)"):
                 found = [p for raw in batch for p in parse.recipients(raw.raw)]
                 people += found
                 if dry_run:
@@ -171,32 +190,66 @@ class Worker:
 
     # --- one message ---------------------------------------------------------------------------------------------
 
-    def _handle(self, raw: RawMessage, report: PassReport, dry_run: bool) -> None:
+    def _run_batch(self, batch: list[RawMessage], report: PassReport, dry_run: bool, others_ignored: bool) -> bool:
+        """Decide a batch, then apply it with one round trip per kind of write. False if a stop cut it short."""
+        inbox = self.folders["inbox"]
+        candidates: list[tuple[RawMessage, object]] = []
+        passed_over: list[str] = []
+        with self._stage("ledger"):
+            rows = [self.ledger.get(self.name, raw.ref) for raw in batch]
+        for raw, row in zip(batch, rows):
+            if row is not None and row["state"] in (DONE, ERROR):
+                report.skipped += 1
+            elif KEYWORD in raw.flags and row is None:
+                report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
+            elif others_ignored and row is None and not self._timed("parse", parse.claims_network, raw.raw):
+                self._record_not_from_a_network(raw, report)
+                passed_over.append(raw.ref.uid)
+            else:
+                candidates.append((raw, row))
+        if others_ignored and candidates:  # only messages that claim a network are read whole
+            with self._stage("fetch"):
+                whole = {m.ref.uid: m for m in self.mailbox.fetch(inbox, [raw.ref.uid for raw, _ in candidates])}
+            candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
+        items: list[_Item] = []
+        complete = True
+        for raw, row in candidates:
+            items.append(self._decide(raw, row, report))
+            if self.should_stop():
+                complete = False
+                break
+        if not dry_run:
+            if passed_over and not self.mailbox.supports_keywords:  # Maildir: no UIDs, so remember the keys
+                with self._stage("ledger"):
+                    self.ledger.mark_seen(self.name, f"seen:{inbox}", passed_over)
+            if items:
+                self._apply_batch(items, report)
+        return complete
+
+    def _record_not_from_a_network(self, raw: RawMessage, report: PassReport) -> None:
+        report.counts["ignore"] += 1
+        report.handled.append(Handled(raw.ref.uid, "-", "-", "ignore", "-", "(stays)", "leave in place",
+                                      "not-an-invitation: no social network claims this message"))
+        log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
+                 extra={"decision": "ignore", "uid": raw.ref.uid})
+
+    def _decide(self, raw: RawMessage, row, report: PassReport) -> "_Item":
+        """Parse, screen, compose and plan one message. Pure but for ledger reads."""
         ref = raw.ref
-        row = self.ledger.get(self.name, ref)
-        if row is not None and row["state"] in (DONE, ERROR):
+        inv = self._timed("parse", parse.parse, raw.raw)
+        if row is None and self.ledger.handled_message_id(self.name, inv.message_id) is not None:
             report.skipped += 1
-            return
-        if KEYWORD in raw.flags and row is None:
-            report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            return
-        inv = parse.parse(raw.raw)
-        earlier = self.ledger.handled_message_id(self.name, inv.message_id) if row is None else None
-        if earlier is not None:
-            report.skipped += 1
-            if not dry_run:
-                self.ledger.plan(self.name, ref, inv, None, inviter_key=None, target_folder=None,
-                                 draft_message_id=None, state=DONE)
-            return
-        verdict = self.chain.screen(inv)
+            return _Item(raw, row, inv, None, None, None, "duplicate")
+        verdict = self._timed("screen", self.chain.screen, inv)
         key = inviter_key(inv)
-        draft, remark = self._draft_for(inv, verdict, key, ref)
+        with self._stage("render"):
+            draft, remark = self._draft_for(inv, verdict, key, ref)
         send, why_not = self._may_send(inv, draft, report)
         if why_not:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
         plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
                             remark=remark, send=send)
-        if send and dry_run:
+        if send and report.dry_run:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
         report.counts[verdict.decision.value] += 1
@@ -205,27 +258,120 @@ class Worker:
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
                  inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
                  extra={"decision": verdict.decision.value, "uid": ref.uid})
-        if dry_run:
-            return
-        if inv.error:
-            self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=None,
-                             draft_message_id=None, state=ERROR, error=inv.error)
-            report.errors += 1
-            log.warning("%s: message %s could not be read and stays where it is: %s", self.name, ref.uid, inv.error)
-            return
-        if row is None:  # a message resumed from an interrupted pass keeps the state it reached
-            self.ledger.plan(self.name, ref, inv, verdict, inviter_key=key, target_folder=plan.folder,
-                             draft_message_id=plan.draft.message_id if plan.draft else None)
+        return _Item(raw, row, inv, verdict, key, plan, "unreadable" if inv.error else "act")
+
+    def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
+        """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
+        with self._stage("ledger"), self.ledger.transaction():
+            for it in items:
+                ref = it.raw.ref
+                if it.kind == "duplicate":
+                    self.ledger.plan(self.name, ref, it.inv, None, inviter_key=None, target_folder=None,
+                                     draft_message_id=None, state=DONE)
+                elif it.kind == "unreadable":
+                    self.ledger.plan(self.name, ref, it.inv, it.verdict, inviter_key=it.key, target_folder=None,
+                                     draft_message_id=None, state=ERROR, error=it.inv.error)
+                    report.errors += 1
+                    log.warning("%s: message %s could not be read and stays where it is: %s", self.name, ref.uid,
+                                it.inv.error)
+                elif it.row is None:  # a message resumed from an interrupted pass keeps the state it reached
+                    self.ledger.plan(self.name, ref, it.inv, it.verdict, inviter_key=it.key,
+                                     target_folder=it.plan.folder,
+                                     draft_message_id=it.plan.draft.message_id if it.plan.draft else None)
+        acting = [it for it in items if it.kind == "act"]
+        acting = self._replies(acting, report)
+        inbox = self.folders["inbox"]
+        by_flags: dict[tuple[str, ...], list[_Item]] = defaultdict(list)
+        by_folder: dict[str, list[_Item]] = defaultdict(list)
+        for it in acting:
+            if it.plan.flags:
+                by_flags[it.plan.flags].append(it)
+        for flags, group in by_flags.items():
+            failed = self._each(group, lambda g, f=flags: self.mailbox.add_flags(inbox, _uids(g), f), report)
+            acting = [it for it in acting if it not in failed]
+        for it in acting:
+            if it.plan.folder:
+                by_folder[it.plan.folder].append(it)
+        for folder, group in by_folder.items():
+            if folder not in self._created:
+                with self._stage("imap writes"):
+                    self.mailbox.ensure_folder(folder)
+                self._created.add(folder)
+            failed = self._each(group, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
+            acting = [it for it in acting if it not in failed]
+        with self._stage("ledger"), self.ledger.transaction():
+            for it in acting:
+                self.ledger.set_state(self.name, it.raw.ref, DONE)
+
+    def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
+        """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that
+        may go on to be filed (a failed reply keeps its invitation where it is)."""
+        state = {id(it): (it.row["state"] if it.row is not None else None) for it in items}
+        for it in items:
+            if it.plan.draft is not None and it.plan.send and state[id(it)] not in (DRAFTED, SENDING):
+                self._send(it.raw.ref, it.plan.draft, report)
+                state[id(it)] = DRAFTED
+        pending = [it for it in items if it.plan.draft is not None and state[id(it)] != DRAFTED]
+        if not pending:
+            return items
+        drafts = self._drafts_folder()
+        fresh = []
+        for it in pending:
+            if state[id(it)] == SENDING:
+                log.warning("%s: message %s: a pass stopped while its reply was being sent; it may or may not have "
+                            "gone out, so it is saved as a draft instead of being sent again", self.name, it.raw.ref.uid)
+            # a crash between APPEND and the ledger update must not leave two drafts: a resumed one looks first
+            if it.row is None or not self.mailbox.has_message_id(drafts, it.plan.draft.message_id):
+                fresh.append(it)
+        failed = self._each(fresh, lambda g: self.mailbox.append(drafts, [it.plan.draft.raw for it in g],
+                                                                 actions.DRAFT_FLAGS), report) if fresh else []
+        with self._stage("ledger"), self.ledger.transaction():
+            for it in pending:
+                if it not in failed:
+                    self.ledger.set_state(self.name, it.raw.ref, DRAFTED, reply="draft")
+        return [it for it in items if it not in failed]
+
+    def _each(self, group: list["_Item"], write: Callable[[list["_Item"]], None], report: PassReport) -> list:
+        """Do a write for the whole group; if the server refuses it, do it one by one to find the culprit.
+        Returns the items that failed (recorded as errors, left where they are). A lost connection propagates."""
         try:
-            self._apply(ref, plan, row, report)
+            with self._stage("imap writes"):
+                write(group)
+            return []
         except MailboxError as exc:
             if _connection_lost(exc):
                 raise
-            self.ledger.set_state(self.name, ref, ERROR, str(exc))
-            report.errors += 1
-            log.error("%s: message %s: %s; it stays where it is", self.name, ref.uid, exc)
-            return
-        self.ledger.set_state(self.name, ref, DONE)
+            if len(group) == 1:
+                self._fail(group[0], exc, report)
+                return group
+        failed = []
+        for it in group:
+            try:
+                with self._stage("imap writes"):
+                    write([it])
+            except MailboxError as exc:
+                if _connection_lost(exc):
+                    raise
+                self._fail(it, exc, report)
+                failed.append(it)
+        return failed
+
+    def _fail(self, it: "_Item", exc: MailboxError, report: PassReport) -> None:
+        self.ledger.set_state(self.name, it.raw.ref, ERROR, str(exc))
+        report.errors += 1
+        log.error("%s: message %s: %s; it stays where it is", self.name, it.raw.ref.uid, exc)
+
+    @contextmanager
+    def _stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timings[name] += time.perf_counter() - started
+
+    def _timed(self, name: str, func: Callable, *args):
+        with self._stage(name):
+            return func(*args)
 
     def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef):
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
@@ -249,35 +395,15 @@ class Worker:
         now = time.localtime()
         if in_range(now.tm_hour * 60 + now.tm_min, self.settings.schedule.quiet_hours):
             return False, "quiet hours (schedule.quiet_hours)"
-        midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
-        # a real pass has recorded its sends in the ledger already; a dry run only counts them
-        today = self.ledger.sent_since(self.name, midnight) + (report.sent if report.dry_run else 0)
-        if today >= replies.max_per_day:
+        if self._sent_before_pass is None:
+            midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
+            self._sent_before_pass = self.ledger.sent_since(self.name, midnight)
+        if self._sent_before_pass + self._sends_planned >= replies.max_per_day:
             return False, f"replies.max_per_day ({replies.max_per_day}) reached"
-        if report.sent >= replies.max_per_pass:
+        if self._sends_planned >= replies.max_per_pass:
             return False, f"replies.max_per_pass ({replies.max_per_pass}) reached"
+        self._sends_planned += 1
         return True, ""
-
-    def _apply(self, ref: MessageRef, plan: actions.Plan, row, report: PassReport) -> None:
-        state = row["state"] if row is not None else None
-        if plan.draft is not None and plan.send and state not in (DRAFTED, SENDING):
-            self._send(ref, plan.draft, report)
-        elif plan.draft is not None and state != DRAFTED:
-            if state == SENDING:
-                log.warning("%s: message %s: a pass stopped while its reply was being sent; it may or may not "
-                            "have gone out, so it is saved as a draft instead of being sent again", self.name, ref.uid)
-            drafts = self._drafts_folder()
-            # a crash between APPEND and the ledger update must not leave two drafts: look for ours first
-            if row is None or not self.mailbox.has_message_id(drafts, plan.draft.message_id):
-                self.mailbox.append(drafts, plan.draft.raw, actions.DRAFT_FLAGS)
-            self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
-        if plan.flags:
-            self.mailbox.add_flags(ref, plan.flags)
-        if plan.folder:
-            if plan.folder not in self._created:
-                self.mailbox.ensure_folder(plan.folder)
-                self._created.add(plan.folder)
-            self.mailbox.move(ref, plan.folder)
 
     def _send(self, ref: MessageRef, draft, report: PassReport) -> None:
         self.ledger.set_state(self.name, ref, SENDING)
@@ -285,7 +411,7 @@ class Worker:
             self.sender.send(draft.raw, self.settings.owner.email, draft.to_address)
         except SendError as exc:
             log.error("%s: message %s: %s; the reply is saved as a draft instead", self.name, ref.uid, exc)
-            self.mailbox.append(self._drafts_folder(), draft.raw, actions.DRAFT_FLAGS)
+            self.mailbox.append(self._drafts_folder(), [draft.raw], actions.DRAFT_FLAGS)
             self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
             return
         self.ledger.set_state(self.name, ref, DRAFTED, reply="sent")
@@ -293,12 +419,29 @@ class Worker:
         log.info("%s: message %s: reply sent to %s", self.name, ref.uid, draft.to_address)
         sent = self.mailbox.sent_folder(self.folders.get("sent", ""))
         if sent:
-            self.mailbox.append(sent, draft.raw, ("\\Seen",))
+            self.mailbox.append(sent, [draft.raw], ("\\Seen",))
 
     def _drafts_folder(self) -> str:
         if self._drafts is None:
             self._drafts = self.mailbox.drafts_folder(self.folders.get("drafts", ""))
         return self._drafts
+
+
+@dataclass(frozen=True, eq=False)
+class _Item:
+    """One message of a batch on its way through: what was read, decided and planned."""
+
+    raw: RawMessage
+    row: object  # its ledger row when an interrupted pass left one
+    inv: Invitation
+    verdict: Verdict | None
+    key: str | None
+    plan: actions.Plan | None
+    kind: str  # "act", "duplicate" (answered before under another UID) or "unreadable"
+
+
+def _uids(items: list[_Item]) -> list[str]:
+    return [it.raw.ref.uid for it in items]
 
 
 def _connection_lost(exc: MailboxError) -> bool:

@@ -47,6 +47,7 @@ class ImapMailbox:
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.client: imapclient.IMAPClient | None = None
         self.selected: str | None = None
+        self._selected_validity: int | None = None
         self._folders: set[str] | None = None
         self._delimiter = "/"
         self.capabilities: frozenset[str] = frozenset()
@@ -119,6 +120,7 @@ class ImapMailbox:
             raise MailboxError(f"cannot open the folder {folder!r}: {exc}",
                                hint="Check the [folders] section of the config.") from exc
         self.selected = folder
+        self._selected_validity = int(info[b"UIDVALIDITY"]) if b"UIDVALIDITY" in info else None
         return info
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ class ImapMailbox:
         return int(self._select(folder)[b"UIDVALIDITY"])
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
-                  header_fields: tuple[str, ...] = ()) -> Iterator[list[RawMessage]]:
+                  section: str = "") -> Iterator[list[RawMessage]]:
         if self.selected != folder:
             self._select(folder)
         info_validity = None
@@ -136,28 +138,37 @@ class ImapMailbox:
         except IMAPClientError as exc:
             raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
         uids.sort()
-        section = f"HEADER.FIELDS ({' '.join(f.upper() for f in header_fields)})" if header_fields else ""
-        want, key = f"BODY.PEEK[{section}]", f"BODY[{section}]".encode()
         for start in range(0, len(uids), batch_size):
-            chunk = uids[start:start + batch_size]
-            try:
-                data = self._c().fetch(chunk, [want, "FLAGS"])
-            except IMAPClientError as exc:
-                raise MailboxError(f"fetching from {folder!r} failed: {exc}") from exc
             if info_validity is None:
                 info_validity = self._validity_of_selected()
-            batch = []
-            for uid in chunk:
-                item = data.get(uid)
-                if item is None or key not in item:
-                    continue  # expunged by someone else between SEARCH and FETCH
-                flags = frozenset(f.decode() if isinstance(f, bytes) else f for f in item.get(b"FLAGS", ()))
-                batch.append(RawMessage(MessageRef(folder, info_validity, str(uid)), item[key] or b"", flags))
-            yield batch
+            yield self._fetch(folder, uids[start:start + batch_size], section, info_validity)
+
+    def fetch(self, folder: str, uids: list[str]) -> list[RawMessage]:
+        if self.selected != folder:
+            self._select(folder)
+        return self._fetch(folder, [int(u) for u in uids], "", self._validity_of_selected()) if uids else []
+
+    def _fetch(self, folder: str, uids: list[int], section: str, validity: int) -> list[RawMessage]:
+        want, key = f"BODY.PEEK[{section}]", f"BODY[{section}]".encode()
+        try:
+            data = self._c().fetch(uids, [want, "FLAGS"])
+        except IMAPClientError as exc:
+            raise MailboxError(f"fetching from {folder!r} failed: {exc}") from exc
+        batch = []
+        for uid in uids:
+            item = data.get(uid)
+            if item is None or key not in item:
+                continue  # expunged by someone else between SEARCH and FETCH
+            flags = frozenset(f.decode() if isinstance(f, bytes) else f for f in item.get(b"FLAGS", ()))
+            batch.append(RawMessage(MessageRef(folder, validity, str(uid)), item[key] or b"", flags))
+        return batch
 
     def _validity_of_selected(self) -> int:
-        status = self._c().folder_status(self._name(self.selected or "INBOX"), ["UIDVALIDITY"])
-        return int(status[b"UIDVALIDITY"])
+        """The selected folder's UIDVALIDITY, from the SELECT response (no extra round trip)."""
+        if self._selected_validity is None:
+            status = self._c().folder_status(self._name(self.selected or "INBOX"), ["UIDVALIDITY"])
+            self._selected_validity = int(status[b"UIDVALIDITY"])
+        return self._selected_validity
 
     def exists(self, ref: MessageRef) -> bool:
         if self.selected != ref.folder:
@@ -255,35 +266,43 @@ class ImapMailbox:
         raise MailboxError("the server has no Drafts folder (none is marked \\Drafts and none is named Drafts)",
                            hint="Set folders.drafts to the folder your mail client keeps drafts in.")
 
-    def append(self, folder: str, raw: bytes, flags: tuple[str, ...]) -> None:
+    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
         try:
-            self._c().append(self._name(folder), raw, flags=flags)
+            if len(raws) > 1 and "MULTIAPPEND" in self.capabilities:
+                self._c().multiappend(self._name(folder), [{"msg": raw, "flags": flags} for raw in raws])
+            else:
+                for raw in raws:
+                    self._c().append(self._name(folder), raw, flags=flags)
         except IMAPClientError as exc:
-            raise MailboxError(f"saving a message to {folder!r} failed: {exc}") from exc
+            raise MailboxError(f"saving {len(raws)} message(s) to {folder!r} failed: {exc}") from exc
 
-    def add_flags(self, ref: MessageRef, flags: tuple[str, ...]) -> None:
-        if self.selected != ref.folder:
-            self._select(ref.folder)
+    def add_flags(self, folder: str, uids: list[str], flags: tuple[str, ...]) -> None:
+        if self.selected != folder:
+            self._select(folder)
         try:
-            self._c().add_flags([int(ref.uid)], flags, silent=True)
+            self._c().add_flags([int(u) for u in uids], flags, silent=True)
         except IMAPClientError as exc:
-            raise MailboxError(f"setting flags on message {ref.uid} failed: {exc}") from exc
+            raise MailboxError(f"setting flags on {_uids(uids)} failed: {exc}") from exc
 
-    def move(self, ref: MessageRef, folder: str) -> None:
-        if self.selected != ref.folder:
-            self._select(ref.folder)
-        uid = [int(ref.uid)]
-        target = self._name(folder)
+    def move(self, folder: str, uids: list[str], target: str) -> None:
+        if self.selected != folder:
+            self._select(folder)
+        numbers = [int(u) for u in uids]
+        name = self._name(target)
         try:
             if "MOVE" in self.capabilities:
-                self._c().move(uid, target)
+                self._c().move(numbers, name)
             elif "UIDPLUS" in self.capabilities:
-                self._c().copy(uid, target)
-                self._c().add_flags(uid, [imapclient.DELETED], silent=True)
-                self._c().uid_expunge(uid)
+                self._c().copy(numbers, name)
+                self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
+                self._c().uid_expunge(numbers)
             else:
                 raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
                                    "without expunging the whole folder; inboxbot refuses to do that",
                                    hint="Use a server with MOVE or UIDPLUS (every current server has one).")
         except IMAPClientError as exc:
-            raise MailboxError(f"moving message {ref.uid} to {folder!r} failed: {exc}") from exc
+            raise MailboxError(f"moving {_uids(uids)} to {target!r} failed: {exc}") from exc
+
+
+def _uids(uids: list[str]) -> str:
+    return f"message {uids[0]}" if len(uids) == 1 else f"{len(uids)} messages ({uids[0]}…{uids[-1]})"

@@ -47,29 +47,36 @@ class MaildirMailbox:
         return 1  # Maildir keys are stable file names: there is nothing to invalidate
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
-                  header_fields: tuple[str, ...] = ()) -> Iterator[list[RawMessage]]:
+                  section: str = "") -> Iterator[list[RawMessage]]:
         box = self._folder(folder)
         batch: list[RawMessage] = []
         for key in sorted(box.iterkeys(), key=lambda k: (_mtime(box, k), k)):
             if key in known:
                 continue
-            try:
-                if header_fields:  # the header block is all that is wanted: read no further
-                    with box.get_file(key) as fh:
-                        raw = _read_header(fh)
-                    flags = frozenset()
-                else:
-                    msg = box.get_message(key)
-                    raw = msg.as_bytes(unixfrom=False)
-                    flags = frozenset(f for f, c in _FLAGS.items() if c in msg.get_flags())
-            except (KeyError, OSError):
-                continue  # moved away by another program between listing and reading
-            batch.append(RawMessage(MessageRef(folder, 1, key), raw, flags))
+            message = self._read(box, folder, key, headers_only=bool(section))
+            if message is not None:
+                batch.append(message)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+    def fetch(self, folder: str, uids: list[str]) -> list[RawMessage]:
+        box = self._folder(folder)
+        return [m for m in (self._read(box, folder, key) for key in uids) if m is not None]
+
+    @staticmethod
+    def _read(box: mailbox.Maildir, folder: str, key: str, headers_only: bool = False) -> RawMessage | None:
+        try:
+            if headers_only:  # the header block is all that is wanted: read no further
+                with box.get_file(key) as fh:
+                    return RawMessage(MessageRef(folder, 1, key), _read_header(fh))
+            msg = box.get_message(key)
+        except (KeyError, OSError):
+            return None  # moved away by another program between listing and reading
+        flags = frozenset(f for f, c in _FLAGS.items() if c in msg.get_flags())
+        return RawMessage(MessageRef(folder, 1, key), msg.as_bytes(unixfrom=False), flags)
 
     def sent_folder(self, configured: str = "") -> str | None:
         name = configured or "Sent"
@@ -90,11 +97,13 @@ class MaildirMailbox:
         self.ensure_folder(name)
         return name
 
-    def append(self, folder: str, raw: bytes, flags: tuple[str, ...]) -> None:
-        msg = mailbox.MaildirMessage(raw)
-        msg.set_subdir("cur")
-        msg.set_flags("".join(sorted(_FLAGS[f] for f in flags if f in _FLAGS)))
-        self._folder(folder, create=True).add(msg)
+    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
+        box = self._folder(folder, create=True)
+        for raw in raws:
+            msg = mailbox.MaildirMessage(raw)
+            msg.set_subdir("cur")
+            msg.set_flags("".join(sorted(_FLAGS[f] for f in flags if f in _FLAGS)))
+            box.add(msg)
 
     def has_message_id(self, folder: str, message_id: str) -> bool:
         box = self._folder(folder, create=True)
@@ -105,20 +114,23 @@ class MaildirMailbox:
                 return True
         return False
 
-    def add_flags(self, ref: MessageRef, flags: tuple[str, ...]) -> None:
-        box = self._folder(ref.folder)
-        msg = box.get_message(ref.uid)
+    def add_flags(self, folder: str, uids: list[str], flags: tuple[str, ...]) -> None:
+        box = self._folder(folder)
         chars = "".join(_FLAGS[f] for f in flags if f in _FLAGS)
-        if chars:
+        if not chars:
+            return
+        for key in uids:
+            msg = box.get_message(key)
             msg.add_flag(chars)
-            box[ref.uid] = msg
+            box[key] = msg
 
-    def move(self, ref: MessageRef, folder: str) -> None:
+    def move(self, folder: str, uids: list[str], target: str) -> None:
         """Add to the target, then remove the source: a crash in between leaves a copy, never a loss."""
-        source = self._folder(ref.folder)
-        msg = source.get_message(ref.uid)
-        self._folder(folder, create=True).add(msg)
-        source.discard(ref.uid)
+        source = self._folder(folder)
+        destination = self._folder(target, create=True)
+        for key in uids:
+            destination.add(source.get_message(key))
+            source.discard(key)
 
 
 def _read_header(fh) -> bytes:

@@ -19,7 +19,7 @@ from inboxbot.parse.mime import Mail, clean_header_text, decode_header_value
 NETWORKS: tuple[Network, ...] = (linkedin.NETWORK, facebook.NETWORK, xing.NETWORK, others.TWITTER, others.MEETUP)
 ALL_DOMAINS = tuple(d for n in NETWORKS for d in n.domains)
 
-__all__ = ["parse", "recipients", "NETWORKS"]
+__all__ = ["parse", "claims_network", "recipients", "NETWORKS"]
 
 
 def parse(raw: bytes) -> Invitation:
@@ -29,6 +29,15 @@ def parse(raw: bytes) -> Invitation:
     except Exception as exc:  # the contract: any input gives an answer, never a crash
         return Invitation(kind=Kind.OTHER, network=None, why_kind="the message could not be read",
                           error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def claims_network(raw_headers: bytes) -> bool:
+    """Whether a message (its header block is enough) claims to come from a social network: only those need their
+    body read. A message that claims nothing is `other`, whatever its body says. Never raises."""
+    try:
+        return _claim(Mail.from_bytes(raw_headers))[0] is not None
+    except Exception:
+        return True  # unreadable headers: let the full parse decide and say why
 
 
 def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
