@@ -26,6 +26,7 @@ from inboxbot.smtp import SendError, SmtpSender
 from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
 log = logging.getLogger("inboxbot")
+WRITE_BATCH = 1000  # decided messages applied together: fewer, larger IMAP writes (each costs the server a sync)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Worker:
         self._drafts: str | None = None
         self._created: set[str] = set()
         self._timings: Counter = Counter()
+        self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCH at a time
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
 
@@ -118,21 +120,23 @@ class Worker:
             others_ignored = self._others_are_ignored()
             batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
                                              section="HEADER" if others_ignored else "")
+            high = last  # the highest UID up to which every message is decided
             while True:
                 with self._stage("fetch"):
                     batch = next(batches, None)
                 if batch is None:
                     break
                 complete = self._run_batch(batch, report, dry_run, others_ignored)
-                if batch and complete and not dry_run:
-                    high = max((int(r.ref.uid) for r in batch if r.ref.uid.isdigit()), default=last)
-                    if high > last:
-                        with self._stage("ledger"):
-                            self.ledger.set_last_uid(self.name, inbox, validity, high)
-                        last = high
-                if self.should_stop():
+                if complete:
+                    high = max([high] + [int(r.ref.uid) for r in batch if r.ref.uid.isdigit()])
+                stopping = self.should_stop()
+                if not dry_run and (len(self._pending) >= WRITE_BATCH or stopping):
+                    last = self._flush(report, inbox, validity, high, last)
+                if stopping:
                     log.info("%s: stopping after the message in hand", self.name)
                     break
+            if not dry_run:
+                self._flush(report, inbox, validity, high, last)
         except InboxbotError as exc:
             error = str(exc)
             raise
@@ -222,9 +226,18 @@ class Worker:
             if passed_over and not self.mailbox.supports_keywords:  # Maildir: no UIDs, so remember the keys
                 with self._stage("ledger"):
                     self.ledger.mark_seen(self.name, f"seen:{inbox}", passed_over)
-            if items:
-                self._apply_batch(items, report)
+            self._pending.extend(items)
         return complete
+
+    def _flush(self, report: PassReport, inbox: str, validity: int, high: int, last: int) -> int:
+        """Apply the decided messages; only then may the UID mark move past them."""
+        if self._pending:
+            self._apply_batch(self._pending, report)
+            self._pending = []
+        if high > last:
+            with self._stage("ledger"):
+                self.ledger.set_last_uid(self.name, inbox, validity, high)
+        return max(high, last)
 
     def _record_not_from_a_network(self, raw: RawMessage, report: PassReport) -> None:
         report.counts["ignore"] += 1
@@ -239,7 +252,7 @@ class Worker:
         inv = self._timed("parse", parse.parse, raw.raw)
         if row is None and self.ledger.handled_message_id(self.name, inv.message_id) is not None:
             report.skipped += 1
-            return _Item(raw, row, inv, None, None, None, "duplicate")
+            return _Item(ref, row, inv, None, None, None, "duplicate")
         verdict = self._timed("screen", self.chain.screen, inv)
         key = inviter_key(inv)
         with self._stage("render"):
@@ -258,13 +271,13 @@ class Worker:
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
                  inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
                  extra={"decision": verdict.decision.value, "uid": ref.uid})
-        return _Item(raw, row, inv, verdict, key, plan, "unreadable" if inv.error else "act")
+        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act")
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
         with self._stage("ledger"), self.ledger.transaction():
             for it in items:
-                ref = it.raw.ref
+                ref = it.ref
                 if it.kind == "duplicate":
                     self.ledger.plan(self.name, ref, it.inv, None, inviter_key=None, target_folder=None,
                                      draft_message_id=None, state=DONE)
@@ -301,7 +314,7 @@ class Worker:
             acting = [it for it in acting if it not in failed]
         with self._stage("ledger"), self.ledger.transaction():
             for it in acting:
-                self.ledger.set_state(self.name, it.raw.ref, DONE)
+                self.ledger.set_state(self.name, it.ref, DONE)
 
     def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
         """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that
@@ -309,7 +322,7 @@ class Worker:
         state = {id(it): (it.row["state"] if it.row is not None else None) for it in items}
         for it in items:
             if it.plan.draft is not None and it.plan.send and state[id(it)] not in (DRAFTED, SENDING):
-                self._send(it.raw.ref, it.plan.draft, report)
+                self._send(it.ref, it.plan.draft, report)
                 state[id(it)] = DRAFTED
         pending = [it for it in items if it.plan.draft is not None and state[id(it)] != DRAFTED]
         if not pending:
@@ -319,7 +332,7 @@ class Worker:
         for it in pending:
             if state[id(it)] == SENDING:
                 log.warning("%s: message %s: a pass stopped while its reply was being sent; it may or may not have "
-                            "gone out, so it is saved as a draft instead of being sent again", self.name, it.raw.ref.uid)
+                            "gone out, so it is saved as a draft instead of being sent again", self.name, it.ref.uid)
             # a crash between APPEND and the ledger update must not leave two drafts: a resumed one looks first
             if it.row is None or not self.mailbox.has_message_id(drafts, it.plan.draft.message_id):
                 fresh.append(it)
@@ -328,7 +341,7 @@ class Worker:
         with self._stage("ledger"), self.ledger.transaction():
             for it in pending:
                 if it not in failed:
-                    self.ledger.set_state(self.name, it.raw.ref, DRAFTED, reply="draft")
+                    self.ledger.set_state(self.name, it.ref, DRAFTED, reply="draft")
         return [it for it in items if it not in failed]
 
     def _each(self, group: list["_Item"], write: Callable[[list["_Item"]], None], report: PassReport) -> list:
@@ -357,9 +370,9 @@ class Worker:
         return failed
 
     def _fail(self, it: "_Item", exc: MailboxError, report: PassReport) -> None:
-        self.ledger.set_state(self.name, it.raw.ref, ERROR, str(exc))
+        self.ledger.set_state(self.name, it.ref, ERROR, str(exc))
         report.errors += 1
-        log.error("%s: message %s: %s; it stays where it is", self.name, it.raw.ref.uid, exc)
+        log.error("%s: message %s: %s; it stays where it is", self.name, it.ref.uid, exc)
 
     @contextmanager
     def _stage(self, name: str):
@@ -431,7 +444,7 @@ class Worker:
 class _Item:
     """One message of a batch on its way through: what was read, decided and planned."""
 
-    raw: RawMessage
+    ref: MessageRef
     row: object  # its ledger row when an interrupted pass left one
     inv: Invitation
     verdict: Verdict | None
@@ -441,7 +454,7 @@ class _Item:
 
 
 def _uids(items: list[_Item]) -> list[str]:
-    return [it.raw.ref.uid for it in items]
+    return [it.ref.uid for it in items]
 
 
 def _connection_lost(exc: MailboxError) -> bool:

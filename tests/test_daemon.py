@@ -101,16 +101,17 @@ def test_sigterm_mid_pass_exits_cleanly_and_the_next_run_continues(dovecot, imap
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     client = dovecot.client(imap_user)
     names = ["027", "028", "029", "030", "022", "036", "041", "043"]
-    for i in range(25):
-        for name in names:
-            raw = corpus_message(name).replace(b"Message-ID: <", f"Message-ID: <r{i}.".encode(), 1)
-            client.append("INBOX", raw)
-    total = 25 * len(names)
+    rounds = 100
+    for i in range(rounds):
+        client.multiappend("INBOX", [corpus_message(name).replace(b"Message-ID: <", f"Message-ID: <r{i}.".encode(), 1)
+                                     for name in names])
+    total = rounds * len(names)
     cfg = write_config(tmp_path, dovecot, imap_user, schedule='interval = "1h"\nbatch_size = 20',
                        replies="once_per_inviter_days = 0")
     proc = start_run(cfg)
     try:
-        wait_for(lambda: (ledger_rows(tmp_path, "SELECT COUNT(*) FROM messages") or [(0,)])[0][0] > 10, step=0.01)
+        wait_for(lambda: ledger_rows(tmp_path, "SELECT COUNT(*) FROM passes") == [(1,)], step=0.01)
+        time.sleep(0.5)  # well into the pass: deciding the first of several batches
         started = time.monotonic()
         err = stop(proc)
         assert time.monotonic() - started < 10

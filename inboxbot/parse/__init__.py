@@ -35,9 +35,28 @@ def claims_network(raw_headers: bytes) -> bool:
     """Whether a message (its header block is enough) claims to come from a social network: only those need their
     body read. A message that claims nothing is `other`, whatever its body says. Never raises."""
     try:
-        return _claim(Mail.from_bytes(raw_headers))[0] is not None
+        return _might_claim(raw_headers) and _claim(Mail.from_bytes(raw_headers))[0] is not None
     except Exception:
         return True  # unreadable headers: let the full parse decide and say why
+
+
+_CLAIM_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]}) + (b"=?",)
+_ADDRESS_HEADER = re.compile(rb"^(?:from|sender):.*(?:\r?\n[ \t].*)*", re.I | re.M)
+_DOMAIN = re.compile(rb"@([a-z0-9][a-z0-9.-]*)", re.I)
+
+
+def _might_claim(raw_headers: bytes) -> bool:
+    """A fast first look at the raw header bytes: no network's name, no encoded word, and no sender domain that is
+    or imitates a network's means no claim, without parsing anything (most of an inbox)."""
+    head = raw_headers.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0].lower()
+    if any(token in head for token in _CLAIM_TOKENS):
+        return True
+    for header in _ADDRESS_HEADER.findall(head):
+        for domain in _DOMAIN.findall(header):
+            text = domain.decode("ascii", "replace").rstrip(".")
+            if any(net.owns_domain(text) or _lookalike(text, net) for net in NETWORKS):
+                return True
+    return False
 
 
 def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
