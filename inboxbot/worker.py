@@ -7,9 +7,12 @@ connection ends the pass (the next one resumes).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing import get_context
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,6 +29,7 @@ from inboxbot.smtp import SendError, SmtpSender
 from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
 log = logging.getLogger("inboxbot")
+PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 WRITE_BATCH = 1000  # decided messages applied together: fewer, larger IMAP writes (each costs the server a sync)
 
 
@@ -92,7 +96,8 @@ class Worker:
         self._drafts: str | None = None
         self._created: set[str] = set()
         self._timings: Counter = Counter()
-        self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCH at a time
+        self._pending: list[_Item] = []
+        self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog  # decided, not yet applied: written together, WRITE_BATCH at a time
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
 
@@ -141,6 +146,9 @@ class Worker:
             error = str(exc)
             raise
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
             report.seconds = time.monotonic() - started
             report.timings = dict(self._timings)
             if pass_id is not None:
@@ -217,8 +225,10 @@ class Worker:
             candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
         items: list[_Item] = []
         complete = True
-        for raw, row in candidates:
-            items.append(self._decide(raw, row, report))
+        with self._stage("parse"):
+            parsed = self._parse_all([raw.raw for raw, _ in candidates])
+        for (raw, row), inv in zip(candidates, parsed):
+            items.append(self._decide(raw, row, inv, report))
             if self.should_stop():
                 complete = False
                 break
@@ -246,10 +256,17 @@ class Worker:
         log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
-    def _decide(self, raw: RawMessage, row, report: PassReport) -> "_Item":
-        """Parse, screen, compose and plan one message. Pure but for ledger reads."""
+    def _parse_all(self, raws: list[bytes]) -> list[Invitation]:
+        """Parsing is most of the CPU a backlog costs: once a pass meets a big batch, parse on every core."""
+        if len(raws) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=get_context("spawn"))
+        if self._pool is None or len(raws) < 8:
+            return [parse.parse(raw) for raw in raws]
+        return list(self._pool.map(parse.parse, raws, chunksize=max(1, len(raws) // (4 * (os.cpu_count() or 1)))))
+
+    def _decide(self, raw: RawMessage, row, inv: Invitation, report: PassReport) -> "_Item":
+        """Screen, compose and plan one parsed message. Pure but for ledger reads."""
         ref = raw.ref
-        inv = self._timed("parse", parse.parse, raw.raw)
         if row is None and self.ledger.handled_message_id(self.name, inv.message_id) is not None:
             report.skipped += 1
             return _Item(ref, row, inv, None, None, None, "duplicate")
