@@ -25,8 +25,10 @@ import imapclient
 from common import PASSWORD, ROOT, dovecot, load_maildir, mailbox_messages, write_config
 
 CHILD = """
-import json, sys, time, resource
+import json, sys, time
 sys.path.insert(0, {root!r})
+sys.path.insert(0, {root!r} + "/bench")
+from common import peak_rss_mb
 from inboxbot import config
 from inboxbot.cli import make_composer, run_one_pass
 from inboxbot.policy.chain import build_chain
@@ -36,7 +38,7 @@ started = time.perf_counter()
 report = run_one_pass(settings, chain, composer)
 print(json.dumps({{"seconds": time.perf_counter() - started, "counts": dict(report.counts),
                    "timings": dict(getattr(report, "timings", {{}})),
-                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                   "rss_mb": peak_rss_mb()}}))
 """
 
 

@@ -100,6 +100,11 @@ def write_config(path: Path, server: Dovecot, user: str, state: Path, **sections
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not inherit the parent's peak
+    across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -1,3 +1,4 @@
 from inboxbot.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: worker processes that re-import the main module must not run the CLI
+    raise SystemExit(main())

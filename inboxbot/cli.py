@@ -339,6 +339,9 @@ def print_report(report: PassReport, out=None) -> None:
             print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
             if i == 0:
                 print("  ".join("-" * w for w in widths), file=out)
+        shown = len(report.handled)
+        if sum(report.counts.values()) > shown:
+            print(f"… and {sum(report.counts.values()) - shown:,} more (the summary below counts them all)", file=out)
         if report.dry_run:
             print("\nWhat would be done:", file=out)
             for h in report.handled:

@@ -11,6 +11,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 WRITE_BATCH = 1000  # decided messages applied together: fewer, larger IMAP writes (each costs the server a sync)
+REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class PassReport:
     sent: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
+
+    def add(self, row: Handled) -> None:
+        """Keep a row for the report; a big backlog keeps only the first rows (the counts stay exact)."""
+        if len(self.handled) < REPORT_ROWS:
+            self.handled.append(row)
 
     def summary(self) -> str:
         new = sum(self.counts.values())
@@ -97,7 +104,8 @@ class Worker:
         self._created: set[str] = set()
         self._timings: Counter = Counter()
         self._pending: list[_Item] = []
-        self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog  # decided, not yet applied: written together, WRITE_BATCH at a time
+        self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
+        self._pool_failed = False  # decided, not yet applied: written together, WRITE_BATCH at a time
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
 
@@ -251,18 +259,24 @@ class Worker:
 
     def _record_not_from_a_network(self, raw: RawMessage, report: PassReport) -> None:
         report.counts["ignore"] += 1
-        report.handled.append(Handled(raw.ref.uid, "-", "-", "ignore", "-", "(stays)", "leave in place",
+        report.add(Handled(raw.ref.uid, "-", "-", "ignore", "-", "(stays)", "leave in place",
                                       "not-an-invitation: no social network claims this message"))
         log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
     def _parse_all(self, raws: list[bytes]) -> list[Invitation]:
         """Parsing is most of the CPU a backlog costs: once a pass meets a big batch, parse on every core."""
-        if len(raws) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=get_context("spawn"))
-        if self._pool is None or len(raws) < 8:
-            return [parse.parse(raw) for raw in raws]
-        return list(self._pool.map(parse.parse, raws, chunksize=max(1, len(raws) // (4 * (os.cpu_count() or 1)))))
+        cores = os.cpu_count() or 1
+        if len(raws) >= PARALLEL_FROM and cores > 1 and self._pool is None and not self._pool_failed:
+            self._pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"))
+        if self._pool is not None and len(raws) >= 8:
+            try:
+                return list(self._pool.map(parse.parse, raws, chunksize=max(1, len(raws) // (4 * cores))))
+            except (BrokenProcessPool, OSError) as exc:  # e.g. no way to start processes here: parse in-process
+                log.warning("%s: parsing in parallel failed (%s); going on in one process", self.name, exc)
+                self._pool.shutdown(cancel_futures=True)
+                self._pool, self._pool_failed = None, True
+        return [parse.parse(raw) for raw in raws]
 
     def _decide(self, raw: RawMessage, row, inv: Invitation, report: PassReport) -> "_Item":
         """Screen, compose and plan one parsed message. Pure but for ledger reads."""
@@ -283,7 +297,7 @@ class Worker:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
         report.counts[verdict.decision.value] += 1
-        report.handled.append(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", verdict.decision.value,
+        report.add(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", verdict.decision.value,
                                       verdict.template or "-", plan.folder or "(stays)", plan.describe(), reason))
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
                  inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
