@@ -161,18 +161,49 @@ def make_worker(settings: config.Settings, mailbox, ledger, chain: Chain, compos
     return Worker(settings.account.name, mailbox, ledger, chain, composer, settings, should_stop, make_sender(settings))
 
 
+class Session:
+    """One account's ledger and mailbox connection. The daemon keeps it open between passes, so that a pass that
+    finds nothing new costs one STATUS round trip; any failure drops the connection and the next pass reconnects."""
+
+    def __init__(self, settings: config.Settings, chain: Chain, composer: Composer | None) -> None:
+        self.settings, self.chain, self.composer = settings, chain, composer
+        self.ledger = None
+        self.mailbox = None
+
+    def run(self, *, dry_run: bool = False, should_stop=lambda: False) -> PassReport:
+        from inboxbot.store import Ledger
+        if self.ledger is None:
+            self.ledger = Ledger(self.settings.path(self.settings.state.database))
+        if self.mailbox is not None and not self.mailbox.alive():
+            self._drop_mailbox()  # the server closed it while we waited: reconnect quietly
+        if self.mailbox is None:
+            self.mailbox = open_mailbox(self.settings)
+        try:
+            return make_worker(self.settings, self.mailbox, self.ledger, self.chain, self.composer,
+                               should_stop).run_pass(dry_run=dry_run)
+        except BaseException:
+            self._drop_mailbox()
+            raise
+
+    def _drop_mailbox(self) -> None:
+        if self.mailbox is not None:
+            self.mailbox.close()
+            self.mailbox = None
+
+    def close(self) -> None:
+        self._drop_mailbox()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+
 def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | None, *, dry_run: bool = False,
                  should_stop=lambda: False) -> PassReport:
-    from inboxbot.store import Ledger
-    ledger = Ledger(settings.path(settings.state.database))
+    session = Session(settings, chain, composer)
     try:
-        mailbox = open_mailbox(settings)
-        try:
-            return make_worker(settings, mailbox, ledger, chain, composer, should_stop).run_pass(dry_run=dry_run)
-        finally:
-            mailbox.close()
+        return session.run(dry_run=dry_run, should_stop=should_stop)
     finally:
-        ledger.close()
+        session.close()
 
 
 # --- commands -------------------------------------------------------------------------------------------------
@@ -216,10 +247,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from inboxbot.scheduler import run_forever
     settings = load_settings(args.config)
     composer = make_composer(settings)
-    chains = {account.account.name: build_chain(account) for account in settings.accounts}
+    sessions = {account.account.name: Session(account, build_chain(account), composer)
+                for account in settings.accounts}
 
     def run_pass(account: config.Settings, should_stop) -> PassReport:
-        return run_one_pass(account, chains[account.account.name], composer, should_stop=should_stop)
+        return sessions[account.account.name].run(should_stop=should_stop)
 
     def watch(account: config.Settings, on_new, stop, on_ready) -> bool:
         mailbox = open_mailbox(account)
@@ -239,7 +271,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             ledger.close()
 
-    return run_forever(settings, run_pass, watch, record)
+    try:
+        return run_forever(settings, run_pass, watch, record)
+    finally:
+        for session in sessions.values():
+            session.close()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -118,10 +118,13 @@ class Worker:
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
         try:
+            validity, uidnext = self.mailbox.peek(inbox)
+            last, reset = self.ledger.last_uid(self.name, inbox, validity)
+            if uidnext is not None and not reset and uidnext - 1 <= last and \
+                    not self.ledger.unfinished(self.name, inbox):
+                return report  # the idle poll: one STATUS round trip, whatever the size of the inbox
             if self.settings.policy.learn_from_sent:
                 self.chain = self.chain.with_known(self._sent_index(dry_run))
-            validity = self.mailbox.uidvalidity(inbox)
-            last, reset = self.ledger.last_uid(self.name, inbox, validity)
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "
                             "nobody is answered twice", self.name, inbox)
@@ -177,11 +180,13 @@ class Worker:
         if folder is None:
             log.debug("%s: no Sent folder found; the Sent index is not refreshed", self.name)
         else:
-            validity = self.mailbox.uidvalidity(folder)
+            validity, uidnext = self.mailbox.peek(folder)
             mark = f"sent:{folder}"
             last, _ = self.ledger.last_uid(self.name, mark, validity)
             seen = self.ledger.seen(self.name, mark) if not self.mailbox.supports_keywords else frozenset()
-            for batch in self.mailbox.fetch_new(folder, last, 500, seen, section="HEADER.FIELDS (TO CC)"):
+            fresh = uidnext is None or uidnext - 1 > last
+            for batch in (self.mailbox.fetch_new(folder, last, 500, seen, section="HEADER.FIELDS (TO CC)")
+                          if fresh else ()):
                 found = [p for raw in batch for p in parse.recipients(raw.raw)]
                 people += found
                 if dry_run:

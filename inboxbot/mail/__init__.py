@@ -18,7 +18,16 @@ class Mailbox(Protocol):
 
     def close(self) -> None: ...
 
+    def alive(self) -> bool:
+        """Whether a connection kept between passes still works (IMAP NOOP)."""
+        ...
+
     def uidvalidity(self, folder: str) -> int: ...
+
+    def peek(self, folder: str) -> tuple[int, int | None]:
+        """(UIDVALIDITY, UIDNEXT) without opening the folder: one cheap round trip (IMAP STATUS), whatever its
+        size. UIDNEXT is None where the store cannot tell (Maildir)."""
+        ...
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
                   section: str = "") -> Iterator[list[RawMessage]]:

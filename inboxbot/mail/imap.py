@@ -50,6 +50,7 @@ class ImapMailbox:
         self._selected_validity: int | None = None
         self._folders: set[str] | None = None
         self._delimiter = "/"
+        self._special: dict[str, str | None] = {}  # SPECIAL-USE folders found, kept for the connection's life
         self.capabilities: frozenset[str] = frozenset()
 
     # --- connection --------------------------------------------------------------------------------------------
@@ -105,6 +106,13 @@ class ImapMailbox:
             self.client = None
             self.selected = None
 
+    def alive(self) -> bool:
+        try:
+            self._c().noop()
+            return True
+        except (IMAPClientError, OSError, MailboxError):
+            return False
+
     def _c(self) -> imapclient.IMAPClient:
         if self.client is None:
             raise MailboxError("not connected")
@@ -127,6 +135,14 @@ class ImapMailbox:
 
     def uidvalidity(self, folder: str) -> int:
         return int(self._select(folder)[b"UIDVALIDITY"])
+
+    def peek(self, folder: str) -> tuple[int, int | None]:
+        try:
+            status = self._c().folder_status(self._name(folder), ["UIDVALIDITY", "UIDNEXT"])
+        except IMAPClientError as exc:
+            raise MailboxError(f"cannot open the folder {folder!r}: {exc}",
+                               hint="Check the [folders] section of the config.") from exc
+        return int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
                   section: str = "") -> Iterator[list[RawMessage]]:
@@ -192,11 +208,13 @@ class ImapMailbox:
     def sent_folder(self, configured: str = "") -> str | None:
         if configured:
             return configured
-        try:
-            special = self._c().find_special_folder(imapclient.imapclient.SENT)
-        except IMAPClientError:
-            special = None
-        return special.replace(self._delimiter, "/") if special else None
+        if "sent" not in self._special:
+            try:
+                special = self._c().find_special_folder(imapclient.imapclient.SENT)
+            except IMAPClientError:
+                special = None
+            self._special["sent"] = special.replace(self._delimiter, "/") if special else None
+        return self._special["sent"]
 
     # --- watching ----------------------------------------------------------------------------------------------
 
@@ -254,12 +272,15 @@ class ImapMailbox:
         if configured:
             self.ensure_folder(configured)
             return configured
+        if self._special.get("drafts"):
+            return self._special["drafts"]
         try:
             special = self._c().find_special_folder(imapclient.imapclient.DRAFTS)
         except IMAPClientError:
             special = None
         if special:
-            return special.replace(self._delimiter, "/") if self._delimiter != "/" else special
+            self._special["drafts"] = special.replace(self._delimiter, "/")
+            return self._special["drafts"]
         for candidate in ("Drafts", "INBOX" + self._delimiter + "Drafts"):
             if self._folders and candidate in self._folders:
                 return candidate.replace(self._delimiter, "/")

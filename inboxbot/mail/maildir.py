@@ -30,6 +30,9 @@ class MaildirMailbox:
     def close(self) -> None:
         self.root = None
 
+    def alive(self) -> bool:
+        return self.root is not None
+
     def _folder(self, name: str, create: bool = False) -> mailbox.Maildir:
         assert self.root is not None, "open() first"
         if name == self.inbox or name.upper() == "INBOX":
@@ -45,6 +48,9 @@ class MaildirMailbox:
     def uidvalidity(self, folder: str) -> int:
         self._folder(folder)
         return 1  # Maildir keys are stable file names: there is nothing to invalidate
+
+    def peek(self, folder: str) -> tuple[int, int | None]:
+        return self.uidvalidity(folder), None
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
                   section: str = "") -> Iterator[list[RawMessage]]:
