@@ -179,11 +179,13 @@ class Session:
         if self.mailbox is None:
             self.mailbox = open_mailbox(self.settings)
         try:
-            return make_worker(self.settings, self.mailbox, self.ledger, self.chain, self.composer,
-                               should_stop).run_pass(dry_run=dry_run)
+            report = make_worker(self.settings, self.mailbox, self.ledger, self.chain, self.composer,
+                                 should_stop).run_pass(dry_run=dry_run)
         except BaseException:
             self._drop_mailbox()
             raise
+        self.mailbox.release()
+        return report
 
     def _drop_mailbox(self) -> None:
         if self.mailbox is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from inboxbot.errors import StateError
+from inboxbot.faults import checkpoint
 from inboxbot.model import Invitation, MessageRef, Verdict
 
 SCHEMA_VERSION = 1
@@ -216,6 +217,7 @@ class _Tx:
         return self.db
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
+        checkpoint("ledger-commit")  # a crash here: the whole transaction is lost, as if it never began
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 

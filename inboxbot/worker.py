@@ -21,6 +21,7 @@ from inboxbot import actions, parse
 from inboxbot.compose import Composer
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
+from inboxbot.faults import checkpoint
 from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Decision, Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse.base import fold
@@ -31,7 +32,7 @@ from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
 log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
-WRITE_BATCH = 1000  # decided messages applied together: fewer, larger IMAP writes (each costs the server a sync)
+WRITE_BATCHES = 5  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
 
@@ -103,9 +104,9 @@ class Worker:
         self._drafts: str | None = None
         self._created: set[str] = set()
         self._timings: Counter = Counter()
-        self._pending: list[_Item] = []
+        self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCHES at a time
         self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
-        self._pool_failed = False  # decided, not yet applied: written together, WRITE_BATCH at a time
+        self._pool_failed = False
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
 
@@ -146,7 +147,8 @@ class Worker:
                 if complete:
                     high = max([high] + [int(r.ref.uid) for r in batch if r.ref.uid.isdigit()])
                 stopping = self.should_stop()
-                if not dry_run and (len(self._pending) >= WRITE_BATCH or stopping):
+                if not dry_run and (len(self._pending) >= WRITE_BATCHES * self.settings.schedule.batch_size
+                                    or stopping):
                     last = self._flush(report, inbox, validity, high, last)
                 if stopping:
                     log.info("%s: stopping after the message in hand", self.name)
@@ -338,6 +340,7 @@ class Worker:
         for flags, group in by_flags.items():
             failed = self._each(group, lambda g, f=flags: self.mailbox.add_flags(inbox, _uids(g), f), report)
             acting = [it for it in acting if it not in failed]
+        checkpoint("after-flags")
         for it in acting:
             if it.plan.folder:
                 by_folder[it.plan.folder].append(it)
@@ -348,6 +351,7 @@ class Worker:
                 self._created.add(folder)
             failed = self._each(group, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
             acting = [it for it in acting if it not in failed]
+            checkpoint("after-move")  # some folders filed, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             for it in acting:
                 self.ledger.set_state(self.name, it.ref, DONE)
@@ -374,6 +378,7 @@ class Worker:
                 fresh.append(it)
         failed = self._each(fresh, lambda g: self.mailbox.append(drafts, [it.plan.draft.raw for it in g],
                                                                  actions.DRAFT_FLAGS), report) if fresh else []
+        checkpoint("after-append")  # drafts are on the server, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             for it in pending:
                 if it not in failed:

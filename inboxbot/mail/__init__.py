@@ -18,6 +18,10 @@ class Mailbox(Protocol):
 
     def close(self) -> None: ...
 
+    def release(self) -> None:
+        """Between passes: let go of what a kept connection holds (the selected folder)."""
+        ...
+
     def alive(self) -> bool:
         """Whether a connection kept between passes still works (IMAP NOOP)."""
         ...

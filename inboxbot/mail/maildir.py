@@ -33,6 +33,9 @@ class MaildirMailbox:
     def alive(self) -> bool:
         return self.root is not None
 
+    def release(self) -> None:
+        pass
+
     def _folder(self, name: str, create: bool = False) -> mailbox.Maildir:
         assert self.root is not None, "open() first"
         if name == self.inbox or name.upper() == "INBOX":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -80,6 +81,7 @@ def urls_in(text: str) -> list[str]:
     return [u.rstrip(".,;") for u in URL_RE.findall(text)]
 
 
+@lru_cache(maxsize=8192)  # the rules fold the same note and names again and again
 def fold(text: str) -> str:
     """Normalise for comparison: NFKC, accents stripped, case-folded, whitespace and quotes folded."""
     text = unicodedata.normalize("NFKC", text)

@@ -1,0 +1,119 @@
+"""Crashes at any instant, and a server that misbehaves: nothing is lost, nothing is done twice."""
+from __future__ import annotations
+
+import email
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from email.policy import compat32
+from pathlib import Path
+
+import pytest
+
+from inboxbot import config, parse
+from inboxbot.cli import main
+from inboxbot.policy.chain import build_chain
+from tests.conftest import CORPUS, PASSWORD, corpus_message, folder_messages
+from tests.test_imap_once import write_config
+
+FOLDER = {"accept": "Invitations/Accept", "ask": "Invitations/Screening", "feedback": "Invitations/Screening",
+          "decline": "Invitations/Declined", "quarantine": "Invitations/Suspicious", "ignore": "INBOX"}
+SAMPLE = [p.name[:3] for p in sorted((CORPUS / "mail").glob("*.eml"))]
+
+
+def load(client, rounds: int, cfg: Path) -> dict[str, str]:
+    """Append `rounds` copies of the corpus, each message with a Message-ID of its own; returns Message-ID ->
+    the folder POLICY.md puts it in under cfg's policy (decided with the pure stages, as `explain` would)."""
+    chain = build_chain(config.load(cfg, need_account=False))
+    expected = {}
+    for r in range(rounds):
+        batch = []
+        for name in SAMPLE:
+            raw = corpus_message(name)
+            msg_id = f"<crash{r}.{name}@test>"
+            raw = _with_message_id(raw, msg_id)
+            expected[msg_id] = FOLDER[chain.screen(parse.parse(raw)).decision.value]
+            batch.append(raw)
+        client.multiappend("INBOX", batch)
+    return expected
+
+
+def _with_message_id(raw: bytes, msg_id: str) -> bytes:
+    head, sep, body = raw.partition(b"\n\n")
+    lines = [line for line in head.split(b"\n") if not line.lower().startswith(b"message-id:")]
+    return b"\n".join(lines + [f"Message-ID: {msg_id}".encode()]) + sep + body
+
+
+def where_everything_is(client) -> tuple[dict[str, list[str]], list[str]]:
+    """Message-ID -> folders holding it; and the Message-IDs of the drafts."""
+    places: dict[str, list[str]] = {}
+    drafts: list[str] = []
+    for flags, _, folder in client.list_folders():
+        if b"\\Noselect" in flags:
+            continue
+        client.select_folder(folder, readonly=True)
+        uids = client.search(["ALL"])
+        if not uids:
+            continue
+        for item in client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).values():
+            header = next(v for k, v in item.items() if k.startswith(b"BODY"))
+            msg_id = email.message_from_bytes(header, policy=compat32)["Message-ID"]
+            (drafts.append(msg_id) if folder == "Drafts" else places.setdefault(msg_id, []).append(folder))
+    return places, drafts
+
+
+def run_once(cfg: Path, crash_at: str | None = None) -> subprocess.Popen:
+    env = dict(os.environ, INBOXBOT_PASSWORD=PASSWORD)
+    env.pop("INBOXBOT_CRASH_AT", None)
+    if crash_at:
+        env["INBOXBOT_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-m", "inboxbot", "once", "--config", str(cfg)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_crash_at_any_instant_loses_nothing_and_repeats_nothing(dovecot, imap_user, tmp_path, monkeypatch):
+    client = dovecot.client(imap_user)
+    cfg = write_config(tmp_path, dovecot, imap_user, schedule="batch_size = 10",
+                       replies="once_per_inviter_days = 0")
+    expected = load(client, 4, cfg)
+    kills = 0
+    # the dangerous instants, by name: drafts appended but not recorded, flags set, a folder filed, a commit
+    for point in ("after-append:1", "ledger-commit:2", "after-flags:1", "after-move:1", "ledger-commit:5",
+                  "after-move:3", "after-append:2"):
+        proc = run_once(cfg, point)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.stderr.read())
+        kills += 1
+    rng = random.Random(1234)
+    finished = False
+    while kills < 30 or not finished:  # and at random instants, until a run gets to the end
+        proc = run_once(cfg)
+        if kills < 30:
+            time.sleep(rng.uniform(0.05, 0.9))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        proc.wait(timeout=60)
+        finished = proc.returncode == 0
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    assert main(["once", "--config", str(cfg)]) == 0  # and once more: nothing left to do
+    places, drafts = where_everything_is(client)
+    assert kills >= 25
+    lost = [m for m in expected if m not in places]
+    doubled = {m: f for m, f in places.items() if len(f) > 1}
+    misplaced = {m: (places[m], want) for m, want in expected.items() if m in places and places[m] != [want]}
+    assert not lost and not doubled and not misplaced
+    # every draft exactly once: one per message that was asked or given feedback
+    answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
+    assert len(drafts) == len(set(drafts)) == answered
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    rows = dict(db.execute("SELECT message_id, coalesce(target_folder, 'INBOX') FROM messages WHERE state='done'"))
+    assert db.execute("SELECT COUNT(*) FROM messages WHERE state NOT IN ('done')").fetchone()[0] == 0
+    assert {m: rows[m] for m in expected if m in rows} == {m: expected[m] for m in rows if m in expected}
+    client.logout()
