@@ -117,3 +117,106 @@ def test_crash_at_any_instant_loses_nothing_and_repeats_nothing(dovecot, imap_us
     assert db.execute("SELECT COUNT(*) FROM messages WHERE state NOT IN ('done')").fetchone()[0] == 0
     assert {m: rows[m] for m in expected if m in rows} == {m: expected[m] for m in rows if m in expected}
     client.logout()
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback in front of Dovecot that cuts the connection once, in the middle of the first
+    command containing `trigger`: the command reaches the server, then at most `let_through` bytes of its answer
+    reach the client, and both sides are closed."""
+
+    def __init__(self, target_port: int, trigger: bytes, let_through: int = 0) -> None:
+        self.target_port, self.trigger, self.let_through = target_port, trigger, let_through
+        self.cut = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            armed = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, armed, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, armed, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, armed: threading.Event, upstream: bool) -> None:
+        budget = self.let_through
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if upstream and not self.cut.is_set() and self.trigger in data:
+                    self.cut.set()
+                    armed.set()
+                if not upstream and armed.is_set():
+                    sink.sendall(data[:budget])
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("trigger, let_through", [(b"UID FETCH", 3000), (b"APPEND", 0), (b"UID MOVE", 0),
+                                                  (b"UID STORE", 0)])
+def test_a_connection_cut_mid_command_loses_nothing(dovecot, imap_user, tmp_path, monkeypatch, capsys, trigger,
+                                                    let_through):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    proxy = CuttingProxy(dovecot.port, trigger, let_through)
+    cfg = write_config(tmp_path, proxy, imap_user, replies="once_per_inviter_days = 0")
+    expected = load(client, 1, cfg)
+    try:
+        assert main(["once", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert proxy.cut.is_set() and "Traceback" not in err and "failed" in err
+        assert main(["once", "--config", str(cfg)]) == 0  # the next pass resumes
+        assert main(["once", "--config", str(cfg)]) == 0
+        assert capsys.readouterr().out.strip().endswith("nothing new")
+    finally:
+        proxy.close()
+    places, drafts = where_everything_is(client)
+    assert {m: places.get(m) for m in expected} == {m: [want] for m, want in expected.items()}
+    answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
+    assert len(drafts) == len(set(drafts)) == answered
+    client.logout()
+
+
+def test_a_folder_deleted_under_the_bot_is_created_again(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("027"))
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    client.select_folder("Invitations/Screening")
+    client.move(client.search(["ALL"]), "INBOX")
+    client.unselect_folder()
+    client.delete_folder("Invitations/Screening")
+    client.append("INBOX", corpus_message("041"))
+    from inboxbot.cli import Session, make_composer
+    settings = config.load(cfg).accounts[0]
+    session = Session(settings, build_chain(settings), make_composer(settings))
+    try:
+        session.run()  # a kept connection that still believes the folder exists
+        client.append("INBOX", corpus_message("043"))
+        client.delete_folder("Invitations/Screening")
+        report = session.run()
+    finally:
+        session.close()
+    assert report.errors == 0 and report.counts["ask"] == 1
+    assert len(folder_messages(client, "Invitations/Screening")) == 1
+    client.logout()

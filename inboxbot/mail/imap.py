@@ -299,12 +299,14 @@ class ImapMailbox:
                            hint="Set folders.drafts to the folder your mail client keeps drafts in.")
 
     def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
-        try:
+        def write() -> None:
             if len(raws) > 1 and "MULTIAPPEND" in self.capabilities:
                 self._c().multiappend(self._name(folder), [{"msg": raw, "flags": flags} for raw in raws])
             else:
                 for raw in raws:
                     self._c().append(self._name(folder), raw, flags=flags)
+        try:
+            self._retrying_on_trycreate(folder, write)
         except IMAPClientError as exc:
             raise MailboxError(f"saving {len(raws)} message(s) to {folder!r} failed: {exc}") from exc
 
@@ -322,18 +324,33 @@ class ImapMailbox:
         numbers = [int(u) for u in uids]
         name = self._name(target)
         try:
-            if "MOVE" in self.capabilities:
-                self._c().move(numbers, name)
-            elif "UIDPLUS" in self.capabilities:
-                self._c().copy(numbers, name)
-                self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
-                self._c().uid_expunge(numbers)
-            else:
-                raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
-                                   "without expunging the whole folder; inboxbot refuses to do that",
-                                   hint="Use a server with MOVE or UIDPLUS (every current server has one).")
+            self._retrying_on_trycreate(target, lambda: self._move(numbers, name))
         except IMAPClientError as exc:
             raise MailboxError(f"moving {_uids(uids)} to {target!r} failed: {exc}") from exc
+
+    def _retrying_on_trycreate(self, folder: str, write: Callable[[], object]) -> None:
+        """A folder deleted under us (by the user, or another client) answers [TRYCREATE]: create it, once."""
+        try:
+            write()
+        except IMAPClientError as exc:
+            if "TRYCREATE" not in str(exc).upper():
+                raise
+            if self._folders is not None:
+                self._folders.discard(self._name(folder))
+            self.ensure_folder(folder)
+            write()
+
+    def _move(self, numbers: list[int], name: str) -> None:
+        if "MOVE" in self.capabilities:
+            self._c().move(numbers, name)
+        elif "UIDPLUS" in self.capabilities:
+            self._c().copy(numbers, name)
+            self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
+            self._c().uid_expunge(numbers)  # exactly these UIDs: never a folder-wide EXPUNGE
+        else:
+            raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
+                               "without expunging the whole folder; inboxbot refuses to do that",
+                               hint="Use a server with MOVE or UIDPLUS (every current server has one).")
 
 
 def _uids(uids: list[str]) -> str:
