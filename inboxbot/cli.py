@@ -9,6 +9,7 @@ import getpass
 import json
 import logging
 import shutil
+import ssl
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -140,8 +141,11 @@ def open_mailbox(settings: config.Settings):
         account = settings.account
         oauth2 = account.auth == "oauth2"
         secret = get_access_token(settings) if oauth2 else get_password(settings)
+        context = ssl.create_default_context(cafile=str(settings.path(account.tls_ca_file))
+                                             if account.tls_ca_file else None)
         box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
-                          timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None)
+                          timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None,
+                          ssl_context=context)
     box.open()
     return box
 

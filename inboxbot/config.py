@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from inboxbot.model import TEMPLATES, Decision
 
 RULE_NAMES = ("forged", "not-an-invitation", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
               "claimed-acquaintance", "thin-connection", "stranger")
+log = logging.getLogger("inboxbot")
 DEFAULT_STATE = str(Path(platformdirs.user_state_dir("inboxbot")) / "inboxbot.sqlite3")
 
 
@@ -105,6 +107,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "password_env": (_str(), "INBOXBOT_PASSWORD"),
         "password_command": (_str(), ""),
         "allow_insecure": (_bool, False),
+        "tls_ca_file": (_str(), ""),
         "timeout": (_duration, 60),
         "path": (_str(), "~/Mail"),
         "auth": (_str(("password", "oauth2")), "password"),
@@ -240,7 +243,21 @@ def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([("", f"not valid TOML: {exc}")], str(source)) from exc
+    _warn_if_readable_by_others(source, text)
     return from_dict(data, source, need_account=need_account)
+
+
+def _warn_if_readable_by_others(source: Path, text: str) -> None:
+    """A config that names a command producing secrets should not be readable (or writable) by other users."""
+    if "password_command" not in text and "token_command" not in text:
+        return
+    try:
+        mode = source.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning("%s can be read or changed by other users and runs a password_command/token_command; "
+                    "make it private: chmod 600 %s", source, source)
 
 
 def from_dict(data: dict, source: Path | None = None, *, need_account: bool = True) -> Settings:
@@ -322,6 +339,8 @@ def _accounts(data: dict, sections: dict[str, dict], problems: list[tuple[str, s
             problems.append((f"{path}.name", f"another account is already named {values['name']!r}"))
         names.add(values["name"])
         _check_account(path, values, problems, need_account=need_account or "accounts" in data)
+        if values["tls_ca_file"] and not _resolve(values["tls_ca_file"], base).is_file():
+            problems.append((f"{path}.tls_ca_file", f"the file {_resolve(values['tls_ca_file'], base)} does not exist"))
         views.append((Section(values), Section(folders), Section(policy)))
     return views
 

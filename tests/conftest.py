@@ -17,9 +17,9 @@ HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"
 
 
-def _start(d: Path) -> Dovecot:
+def _start(d: Path, tls: bool = False) -> Dovecot:
     try:
-        return start_dovecot(d)
+        return start_dovecot(d, tls)
     except DovecotMissing:
         if os.environ.get("INBOXBOT_REQUIRE_DOVECOT"):  # CI installs it; a skip there would hide a broken setup
             pytest.fail(DOVECOT_HINT)
@@ -37,6 +37,14 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory):
 def own_dovecot(tmp_path_factory: pytest.TempPathFactory):
     """A Dovecot for one test, which may stop and restart it."""
     server = _start(tmp_path_factory.mktemp("own-dovecot"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_dovecot(tmp_path_factory: pytest.TempPathFactory):
+    """A Dovecot with an imaps listener whose certificate a test CA signed (its ca.pem is in the directory)."""
+    server = _start(tmp_path_factory.mktemp("tls-dovecot"), tls=True)
     yield server
     server.stop()
 

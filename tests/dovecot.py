@@ -48,6 +48,7 @@ class Dovecot:
     gid: int
     binary: str
     _users = itertools.count(1)
+    tls_port: int | None = None
 
     @property
     def passwd(self) -> Path:
@@ -173,8 +174,22 @@ def _config(d: Path, port: int, uid: int, gid: int, as_root: bool) -> str:
         """) + users
 
 
-def start_dovecot(d: Path) -> Dovecot:
-    """A Dovecot of its own in directory d, on a free loopback port."""
+def make_test_ca(d: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it: (ca.pem, server.pem, key)."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=inboxbot test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return d / "ca.pem", d / "server.pem", d / "server.key"
+
+
+def start_dovecot(d: Path, tls: bool = False) -> Dovecot:
+    """A Dovecot of its own in directory d, on a free loopback port (and with tls, an imaps port whose
+    certificate is signed by a CA of its own: `ca` on the returned object)."""
     binary = _dovecot_binary()
     if binary is None:
         raise DovecotMissing(DOVECOT_HINT)
@@ -191,8 +206,17 @@ def start_dovecot(d: Path) -> Dovecot:
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
         os.chown(d / "mail", uid, gid)
     port = free_port()
-    (d / "dovecot.conf").write_text(_config(d, port, uid, gid, as_root))
+    conf = _config(d, port, uid, gid, as_root)
+    tls_port = None
+    if tls:
+        ca, cert, key = make_test_ca(d)
+        tls_port = free_port()
+        conf = conf.replace("ssl = no\n", f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n")
+        conf = conf.replace("inet_listener imaps {\n    port = 0\n  }",
+                            f"inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}")
+    (d / "dovecot.conf").write_text(conf)
     server = Dovecot(d, port, uid, gid, binary)
+    server.tls_port = tls_port
     server.start()
     return server
 
