@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT, kind TEXT, network TEXT, inviter_key TEXT,
     decision TEXT, template TEXT, reasons TEXT, invitation TEXT,
     state TEXT NOT NULL, error TEXT, draft_message_id TEXT, target_folder TEXT, reply TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     first_seen REAL NOT NULL, updated REAL NOT NULL,
     UNIQUE (account, folder, uidvalidity, uid));
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
@@ -159,6 +160,19 @@ class Ledger:
         self.db.execute("UPDATE messages SET state=?, error=?, updated=?, reply=coalesce(?, reply) WHERE account=? "
                         "AND folder=? AND uidvalidity=? AND uid=?",
                         (state, error, time.time(), reply, account, ref.folder, ref.uidvalidity, ref.uid))
+
+    def note_failure(self, account: str, ref: MessageRef, error: str, give_up_after: int) -> int:
+        """Count a failed write for a message; after give_up_after of them it is an error (no more retries).
+        Returns the number of attempts so far."""
+        key = (account, ref.folder, ref.uidvalidity, ref.uid)
+        self.db.execute("UPDATE messages SET attempts=attempts+1, error=?, updated=? WHERE account=? AND folder=? "
+                        "AND uidvalidity=? AND uid=?", (error, time.time(), *key))
+        attempts = self.db.execute("SELECT attempts FROM messages WHERE account=? AND folder=? AND uidvalidity=? "
+                                   "AND uid=?", key).fetchone()[0]
+        if attempts >= give_up_after:
+            self.db.execute("UPDATE messages SET state=? WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
+                            (ERROR, *key))
+        return attempts
 
     def sent_since(self, account: str, since: float) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",

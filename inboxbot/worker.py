@@ -32,6 +32,7 @@ from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
 log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
+ATTEMPTS = 3  # a message whose filing the server refuses this many times is left alone, as an error
 WRITE_BATCHES = 5  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
@@ -129,12 +130,17 @@ class Worker:
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "
                             "nobody is answered twice", self.name, inbox)
+            others_ignored = self._others_are_ignored()
             if not dry_run:
-                self._finish_interrupted(inbox, validity)
+                again = self._finish_interrupted(inbox, validity)
+                if again:
+                    with self._stage("fetch"):
+                        retry = self.mailbox.fetch(inbox, again)
+                    self._run_batch(retry, report, dry_run, others_ignored=False)
+                    self._flush(report, inbox, validity, last, last)  # done before the same UIDs come round again
             known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
             if not self.mailbox.supports_keywords:
                 known |= self.ledger.seen(self.name, f"seen:{inbox}")
-            others_ignored = self._others_are_ignored()
             batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
                                              section="HEADER" if others_ignored else "")
             high = last  # the highest UID up to which every message is decided
@@ -207,13 +213,18 @@ class Worker:
             book.add_name(name or "", "your Sent folder")
         return book
 
-    def _finish_interrupted(self, inbox: str, validity: int) -> None:
-        """Messages planned in an interrupted pass: if they are gone from the inbox, the move had happened."""
+    def _finish_interrupted(self, inbox: str, validity: int) -> list[str]:
+        """Messages an interrupted or failed pass left unfinished: if they are gone from the inbox, the move had
+        happened; the others are returned, to be taken up again."""
+        again = []
         for row in self.ledger.unfinished(self.name, inbox):
             ref = MessageRef(row["folder"], row["uidvalidity"], row["uid"])
             if row["uidvalidity"] != validity or not self.mailbox.exists(ref):
                 self.ledger.set_state(self.name, ref, DONE)
                 log.info("%s: message %s was filed before an interruption; recorded as done", self.name, ref.uid)
+            else:
+                again.append(ref.uid)
+        return again
 
     # --- one message ---------------------------------------------------------------------------------------------
 
@@ -411,9 +422,12 @@ class Worker:
         return failed
 
     def _fail(self, it: "_Item", exc: MailboxError, report: PassReport) -> None:
-        self.ledger.set_state(self.name, it.ref, ERROR, str(exc))
+        attempts = self.ledger.note_failure(self.name, it.ref, str(exc), ATTEMPTS)
         report.errors += 1
-        log.error("%s: message %s: %s; it stays where it is", self.name, it.ref.uid, exc)
+        then = (f"it stays where it is and is tried again next pass (attempt {attempts} of {ATTEMPTS})"
+                if attempts < ATTEMPTS else f"it stays where it is; giving up after {ATTEMPTS} attempts (see "
+                "`inboxbot status`)")
+        log.error("%s: message %s: %s; %s", self.name, it.ref.uid, exc, then)
 
     @contextmanager
     def _stage(self, name: str):

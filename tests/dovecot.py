@@ -81,6 +81,22 @@ class Dovecot:
             except OSError:
                 time.sleep(0.05)
 
+    def set_quota(self, storage: str) -> None:
+        """Give every user a storage quota (e.g. "40K") and restart."""
+        conf = self.directory / "dovecot.conf"
+        conf.write_text(conf.read_text() + textwrap.dedent(f"""\
+            mail_plugins = $mail_plugins quota
+            protocol imap {{
+              mail_plugins = $mail_plugins imap_quota
+            }}
+            plugin {{
+              quota = maildir:User quota
+              quota_rule = *:storage={storage}
+            }}
+            """))
+        self.stop()
+        self.start()
+
     def stop(self) -> None:
         pid_file = self.directory / "run" / "master.pid"
         if not pid_file.exists():
@@ -103,8 +119,13 @@ class Dovecot:
 
     def deliver(self, user: str, raw: bytes) -> None:
         """Put a message straight into a user's INBOX Maildir (works while the server is down)."""
-        new = self.directory / "mail" / user / "Maildir" / "new"
-        new.mkdir(parents=True, exist_ok=True)
+        home = self.directory / "mail" / user
+        new = home / "Maildir" / "new"
+        for folder in (home, home / "Maildir", new, home / "Maildir" / "cur", home / "Maildir" / "tmp"):
+            if not folder.exists():
+                folder.mkdir()
+                if os.geteuid() == 0:
+                    os.chown(folder, self.uid, self.gid)
         path = new / f"{time.time():.6f}.{os.getpid()}.test"
         path.write_bytes(raw)
         if os.geteuid() == 0:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email
+import json
 import os
 import random
 import signal
@@ -219,4 +220,83 @@ def test_a_folder_deleted_under_the_bot_is_created_again(dovecot, imap_user, tmp
         session.close()
     assert report.errors == 0 and report.counts["ask"] == 1
     assert len(folder_messages(client, "Invitations/Screening")) == 1
+    client.logout()
+
+
+class RefusingProxy(CuttingProxy):
+    """Answers NO, by itself, to the first `times` commands containing `trigger` (as a read-only mailbox or a busy
+    server would); everything else passes through."""
+
+    def __init__(self, target_port: int, trigger: bytes, times: int) -> None:
+        self.times = times
+        self.refused = 0
+        super().__init__(target_port, trigger)
+
+    def _pump(self, source, sink, armed, upstream) -> None:
+        if not upstream:
+            return super()._pump(source, sink, armed, upstream)
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if self.trigger in data and self.refused < self.times:
+                    self.refused += 1
+                    tag = data.split(b" ", 1)[0]
+                    source.sendall(tag + b" NO [CANNOT] refused by the test proxy\r\n")
+                    continue
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_a_refused_move_is_isolated_retried_and_at_last_given_up(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    for name in ("027", "041", "043"):
+        client.append("INBOX", corpus_message(name))
+    proxy = RefusingProxy(dovecot.port, b"UID MOVE", times=2)  # the batch's MOVE, then the first single one
+    cfg = write_config(tmp_path, proxy, imap_user)
+    try:
+        assert main(["once", "--config", str(cfg)]) == 0
+        captured = capsys.readouterr()
+        assert "1 failed" in captured.out and "tried again next pass (attempt 1 of 3)" in captured.err
+        assert len(folder_messages(client, "INBOX")) == 1 and len(folder_messages(client, "Drafts")) == 3
+        assert main(["once", "--config", str(cfg)]) == 0  # the retry goes through
+        assert len(folder_messages(client, "INBOX")) == 0
+        assert len(folder_messages(client, "Invitations/Screening")) == 3
+        assert len(folder_messages(client, "Drafts")) == 3  # its draft was not made twice
+        proxy.times = proxy.refused + 100  # from now on the server refuses every move
+        client.append("INBOX", corpus_message("036"))
+        for _ in range(3):
+            assert main(["once", "--config", str(cfg)]) == 0
+        assert "giving up after 3 attempts" in capsys.readouterr().err
+        assert main(["status", "--json", "--config", str(cfg)]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["failed_messages"] == 1
+        assert len(folder_messages(client, "INBOX")) == 1  # still there: nothing is lost
+    finally:
+        proxy.close()
+    client.logout()
+
+
+def test_a_full_quota_on_append_loses_nothing(own_dovecot, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    own_dovecot.set_quota("1K")  # smaller than any draft
+    user = own_dovecot.add_user()
+    client = own_dovecot.client(user)
+    client.logout()
+    for name in ("027", "041", "043", "022"):
+        own_dovecot.deliver(user, corpus_message(name))  # delivered as the MTA would, past the quota
+    cfg = write_config(tmp_path, own_dovecot, user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    assert "4 failed" in captured.out and "quota" in captured.err.lower()
+    client = own_dovecot.client(user)
+    assert len(folder_messages(client, "INBOX")) == 4  # none filed without its draft, none lost
+    assert folder_messages(client, "Drafts") == {}
     client.logout()

@@ -301,7 +301,11 @@ class ImapMailbox:
     def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
         def write() -> None:
             if len(raws) > 1 and "MULTIAPPEND" in self.capabilities:
-                self._c().multiappend(self._name(folder), [{"msg": raw, "flags": flags} for raw in raws])
+                result = self._c().multiappend(self._name(folder), [{"msg": raw, "flags": flags} for raw in raws])
+                # imapclient hands back a refused MULTIAPPEND as ('NO', [text]) instead of raising: check it
+                if isinstance(result, tuple) and result and str(result[0]).upper() not in ("OK", "B'OK'"):
+                    detail = result[1][0] if len(result) > 1 and result[1] else result[0]
+                    raise IMAPClientError(f"multiappend failed: {detail.decode() if isinstance(detail, bytes) else detail}")
             else:
                 for raw in raws:
                     self._c().append(self._name(folder), raw, flags=flags)
