@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
-    command("run", cmd_run, "screen on the configured schedule (schedule.interval) until SIGTERM/SIGINT")
+    command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail arrives, until "
+                            "SIGTERM/SIGINT")
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
