@@ -157,7 +157,7 @@ class Composer:
         sender = (clean_header_text(self.owner.name), self.owner.email)
         recipient = (clean_header_text(inv.inviter.name or ""), inv.inviter.email) if to_inviter else sender
         message_id = draft_message_id(inv, self.owner.email)
-        parent = inv.message_id if inv.message_id and re.fullmatch(r"<[^<>\s]+>", inv.message_id) else None
+        parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
         headers = [("From", formataddr(sender, charset="utf-8")), ("To", formataddr(recipient, charset="utf-8")),
                    ("Subject", _encoded(subject)), ("Date", formatdate(time.time(), localtime=True)),
                    ("Message-ID", message_id)]

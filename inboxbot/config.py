@@ -282,9 +282,12 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
     views = _accounts(data, sections, problems, base, need_account=need_account)
     _check_smtp(sections, problems)
     _check_templates(sections, problems, base)
-    if sections["replies"]["mode"] != "off" and "@" not in sections["owner"]["email"]:
+    owner_email = sections["owner"]["email"]
+    if sections["replies"]["mode"] != "off" and "@" not in owner_email:
         problems.append(("owner.email", "is required (drafts without a known inviter address go to you); "
                                         'set it, or set replies.mode = "off"'))
+    elif owner_email and not re.fullmatch(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", owner_email):
+        problems.append(("owner.email", f"must be a plain address like me@example.com, got {_show(owner_email)}"))
     if problems:
         raise ConfigError(problems, str(source) if source else None)
     first = views[0] if views else (Section(_defaults("account")), Section(sections["folders"]),

@@ -101,3 +101,9 @@ def test_helpers():
     assert company_of("Data Lead at Tidewater Analytics") == "Tidewater Analytics"
     assert role_of("Teamleiterin Einkauf bei Alpenfracht AG") == "Teamleiterin Einkauf"
     assert company_of("Web3 Community Builder | DeFi Educator") is None
+
+
+def test_a_broken_message_id_is_not_referenced():
+    inv = replace(INV, message_id="<bad\ufffd id@example>")
+    msg = parsed(Composer(OWNER).compose(inv, verdict("where_did_we_meet")))
+    assert msg["In-Reply-To"] is None and msg["References"] is None
