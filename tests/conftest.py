@@ -70,3 +70,12 @@ def folder_messages(client: imapclient.IMAPClient, folder: str) -> dict[int, dic
     data = client.fetch(uids, ["FLAGS", "BODY.PEEK[]"])
     return {uid: {"flags": {f.decode() if isinstance(f, bytes) else f for f in item[b"FLAGS"]},
                   "raw": item[b"BODY[]"]} for uid, item in data.items()}
+
+
+# Fuzz tests explore new inputs on every developer run; in CI they replay a fixed set, so a landing never
+# depends on luck (a failure found locally becomes a fixed example or a fix).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
