@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -144,21 +145,24 @@ class Worker:
             batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
                                              section="HEADER" if others_ignored else "")
             high = last  # the highest UID up to which every message is decided
+            previous = None  # a batch being parsed (on other cores) while the next one is fetched
             while True:
                 with self._stage("fetch"):
                     batch = next(batches, None)
-                if batch is None:
+                current = self._prepare(batch, report, dry_run, others_ignored) if batch else None
+                if previous is not None:
+                    if self._finish_batch(previous, report, dry_run):
+                        high = max([high] + [int(r.ref.uid) for r in previous.batch if r.ref.uid.isdigit()])
+                    stopping = self.should_stop()
+                    if not dry_run and (len(self._pending) >= WRITE_BATCHES * self.settings.schedule.batch_size
+                                        or stopping):
+                        last = self._flush(report, inbox, validity, high, last)
+                    if stopping:
+                        log.info("%s: stopping after the message in hand", self.name)
+                        break
+                if current is None:
                     break
-                complete = self._run_batch(batch, report, dry_run, others_ignored)
-                if complete:
-                    high = max([high] + [int(r.ref.uid) for r in batch if r.ref.uid.isdigit()])
-                stopping = self.should_stop()
-                if not dry_run and (len(self._pending) >= WRITE_BATCHES * self.settings.schedule.batch_size
-                                    or stopping):
-                    last = self._flush(report, inbox, validity, high, last)
-                if stopping:
-                    log.info("%s: stopping after the message in hand", self.name)
-                    break
+                previous = current
             if not dry_run:
                 self._flush(report, inbox, validity, high, last)
         except InboxbotError as exc:
@@ -229,7 +233,12 @@ class Worker:
     # --- one message ---------------------------------------------------------------------------------------------
 
     def _run_batch(self, batch: list[RawMessage], report: PassReport, dry_run: bool, others_ignored: bool) -> bool:
-        """Decide a batch, then apply it with one round trip per kind of write. False if a stop cut it short."""
+        """Decide a batch (to be applied at the next flush). False if a stop cut it short."""
+        return self._finish_batch(self._prepare(batch, report, dry_run, others_ignored), report, dry_run)
+
+    def _prepare(self, batch: list[RawMessage], report: PassReport, dry_run: bool,
+                 others_ignored: bool) -> "_Prepared":
+        """Sort out what needs reading (network mail not handled before), read it whole, and start parsing it."""
         inbox = self.folders["inbox"]
         candidates: list[tuple[RawMessage, object]] = []
         passed_over: list[str] = []
@@ -249,19 +258,22 @@ class Worker:
             with self._stage("fetch"):
                 whole = {m.ref.uid: m for m in self.mailbox.fetch(inbox, [raw.ref.uid for raw, _ in candidates])}
             candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
+        if not dry_run and passed_over and not self.mailbox.supports_keywords:  # Maildir: remember the keys
+            with self._stage("ledger"):
+                self.ledger.mark_seen(self.name, f"seen:{inbox}", passed_over)
+        return _Prepared(batch, candidates, self._start_parsing([raw.raw for raw, _ in candidates]))
+
+    def _finish_batch(self, prepared: "_Prepared", report: PassReport, dry_run: bool) -> bool:
+        with self._stage("parse"):
+            parsed = prepared.parsed()
         items: list[_Item] = []
         complete = True
-        with self._stage("parse"):
-            parsed = self._parse_all([raw.raw for raw, _ in candidates])
-        for (raw, row), inv in zip(candidates, parsed):
+        for (raw, row), inv in zip(prepared.candidates, parsed):
             items.append(self._decide(raw, row, inv, report))
             if self.should_stop():
                 complete = False
                 break
         if not dry_run:
-            if passed_over and not self.mailbox.supports_keywords:  # Maildir: no UIDs, so remember the keys
-                with self._stage("ledger"):
-                    self.ledger.mark_seen(self.name, f"seen:{inbox}", passed_over)
             self._pending.extend(items)
         return complete
 
@@ -282,19 +294,28 @@ class Worker:
         log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
-    def _parse_all(self, raws: list[bytes]) -> list[Invitation]:
-        """Parsing is most of the CPU a backlog costs: once a pass meets a big batch, parse on every core."""
+    def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[Invitation]]:
+        """Parsing is most of the CPU a backlog costs: once a pass meets a big batch, it is parsed on every core,
+        in the background, while the next batch is fetched. Returns how to get the results."""
         cores = os.cpu_count() or 1
         if len(raws) >= PARALLEL_FROM and cores > 1 and self._pool is None and not self._pool_failed:
-            self._pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"))
-        if self._pool is not None and len(raws) >= 8:
+            self._pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
+        if self._pool is None or len(raws) < 8:
+            return lambda: [parse.parse(raw) for raw in raws]
+        size = max(1, len(raws) // (2 * cores))
+        futures = [self._pool.submit(_parse_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
+
+        def results() -> list[Invitation]:
             try:
-                return list(self._pool.map(parse.parse, raws, chunksize=max(1, len(raws) // (4 * cores))))
-            except (BrokenProcessPool, OSError) as exc:  # e.g. no way to start processes here: parse in-process
+                return [inv for future in futures for inv in future.result()]
+            except (BrokenProcessPool, OSError) as exc:  # no way to run processes here: parse in this one
                 log.warning("%s: parsing in parallel failed (%s); going on in one process", self.name, exc)
-                self._pool.shutdown(cancel_futures=True)
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
                 self._pool, self._pool_failed = None, True
-        return [parse.parse(raw) for raw in raws]
+                return [parse.parse(raw) for raw in raws]
+        return results
 
     def _decide(self, raw: RawMessage, row, inv: Invitation, report: PassReport) -> "_Item":
         """Screen, compose and plan one parsed message. Pure but for ledger reads."""
@@ -493,6 +514,28 @@ class Worker:
         if self._drafts is None:
             self._drafts = self.mailbox.drafts_folder(self.folders.get("drafts", ""))
         return self._drafts
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a parse worker: leave when inboxbot is gone (killed with SIGKILL, workers would otherwise linger)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _parse_chunk(raws: list[bytes]) -> list[Invitation]:
+    return [parse.parse(raw) for raw in raws]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch on its way: what was fetched, what needs deciding, and how to get it parsed."""
+
+    batch: list[RawMessage]
+    candidates: list[tuple[RawMessage, object]]
+    parsed: Callable[[], list[Invitation]]
 
 
 @dataclass(frozen=True, eq=False)
