@@ -110,6 +110,22 @@ class Ledger:
         return self.db.execute("SELECT * FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
                                (account, ref.folder, ref.uidvalidity, ref.uid)).fetchone()
 
+    def get_many(self, account: str, refs: list[MessageRef]) -> list[sqlite3.Row | None]:
+        """The rows of a batch of messages of one folder, in one query; None where there is none."""
+        if not refs:
+            return []
+        folder, validity = refs[0].folder, refs[0].uidvalidity
+        if any(r.folder != folder or r.uidvalidity != validity for r in refs):
+            return [self.get(account, r) for r in refs]
+        found = {}
+        uids = [r.uid for r in refs]
+        for start in range(0, len(uids), 500):  # SQLite's limit on parameters
+            chunk = uids[start:start + 500]
+            for row in self.db.execute(f"SELECT * FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND "
+                                       f"uid IN ({','.join('?' * len(chunk))})", (account, folder, validity, *chunk)):
+                found[row["uid"]] = row
+        return [found.get(u) for u in uids]
+
     def known_uids(self, account: str, folder: str, uidvalidity: int) -> set[str]:
         return {r[0] for r in self.db.execute(
             "SELECT uid FROM messages WHERE account=? AND folder=? AND uidvalidity=?", (account, folder, uidvalidity))}

@@ -243,7 +243,7 @@ class Worker:
         candidates: list[tuple[RawMessage, object]] = []
         passed_over: list[str] = []
         with self._stage("ledger"):
-            rows = [self.ledger.get(self.name, raw.ref) for raw in batch]
+            rows = self.ledger.get_many(self.name, [raw.ref for raw in batch])
         for raw, row in zip(batch, rows):
             if row is not None and row["state"] in (DONE, ERROR):
                 report.skipped += 1
