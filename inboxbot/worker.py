@@ -34,7 +34,7 @@ from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 ATTEMPTS = 3  # a message whose filing the server refuses this many times is left alone, as an error
-WRITE_BATCHES = 5  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
+WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
 
