@@ -80,7 +80,7 @@ def run_once(cfg: Path, crash_at: str | None = None) -> subprocess.Popen:
 
 def test_crash_at_any_instant_loses_nothing_and_repeats_nothing(dovecot, imap_user, tmp_path, monkeypatch):
     client = dovecot.client(imap_user)
-    cfg = write_config(tmp_path, dovecot, imap_user, schedule="batch_size = 10",
+    cfg = write_config(tmp_path, dovecot, imap_user, schedule="batch_size = 2",
                        replies="once_per_inviter_days = 0")
     expected = load(client, 4, cfg)
     kills = 0
