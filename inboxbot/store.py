@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
     counts TEXT, error TEXT);
 """
+_OPENING = threading.Lock()
 DONE, PLANNED, DRAFTED, ERROR = "done", "planned", "drafted", "error"
 SENDING = "sending"  # handed to SMTP; if a pass dies here, the reply is never sent again, only drafted
 
@@ -57,9 +59,11 @@ class Ledger:
             # one pass at a time uses a ledger, but the daemon's passes may run on different threads
             self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            with _OPENING:  # accounts opening one ledger at once must not race for the journal mode or migration
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"the state database {self.path} cannot be used: {exc}") from exc
         except OSError as exc:

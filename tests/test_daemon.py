@@ -117,11 +117,11 @@ def test_sigterm_mid_pass_exits_cleanly_and_the_next_run_continues(dovecot, imap
         assert time.monotonic() - started < 10
     finally:
         proc.kill()
-    assert "received SIGTERM" in err
+    assert "received SIGTERM" in err and "stopping after the message in hand" in err  # it was mid-pass
     unfinished = ledger_rows(tmp_path, "SELECT COUNT(*) FROM messages WHERE state NOT IN ('done', 'error')")
     assert unfinished == [(0,)]
     handled = ledger_rows(tmp_path, "SELECT COUNT(*) FROM messages")[0][0]
-    assert 0 < handled < total
+    assert handled < total
     assert main(["once", "--config", str(cfg)]) == 0
     assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM messages WHERE state='done'") == [(total,)]
     assert len(folder_messages(client, "Drafts")) == total
