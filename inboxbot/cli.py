@@ -175,10 +175,18 @@ class Session:
         self.ledger = None
         self.mailbox = None
 
-    def run(self, *, dry_run: bool = False, should_stop=lambda: False) -> PassReport:
+    def _ledger(self):
         from inboxbot.store import Ledger
         if self.ledger is None:
             self.ledger = Ledger(self.settings.path(self.settings.state.database))
+        return self.ledger
+
+    def record(self, **status) -> None:
+        """The daemon's account status (next pass, last success or error), for `inboxbot status`."""
+        self._ledger().set_account_status(self.settings.account.name, **status)
+
+    def run(self, *, dry_run: bool = False, should_stop=lambda: False) -> PassReport:
+        self._ledger()
         if self.mailbox is not None and not self.mailbox.alive():
             self._drop_mailbox()  # the server closed it while we waited: reconnect quietly
         if self.mailbox is None:
@@ -271,12 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             mailbox.close()
 
     def record(name: str, **status) -> None:
-        from inboxbot.store import Ledger
-        ledger = Ledger(settings.path(settings.state.database))
-        try:
-            ledger.set_account_status(name, **status)
-        finally:
-            ledger.close()
+        sessions[name].record(**status)
 
     try:
         return run_forever(settings, run_pass, watch, record)

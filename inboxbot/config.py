@@ -207,7 +207,6 @@ class Settings:
     smtp: Section
     schedule: Section
     rules: dict[str, RuleOverride] = field(default_factory=dict)
-    has_account: bool = True
     account_views: tuple[tuple[Section, Section, Section], ...] = ()  # (account, folders, policy) per account
 
     @property
@@ -215,10 +214,6 @@ class Settings:
         """One Settings per configured account, each with that account's folders and policy overrides."""
         return tuple(replace(self, account=a, folders=f, policy=p, account_views=((a, f, p),))
                      for a, f, p in self.account_views)
-
-    @property
-    def account_name(self) -> str:
-        return self.account.name
 
     @property
     def base_dir(self) -> Path:
@@ -294,7 +289,7 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
                                     Section(sections["policy"]))
     sections.update(account=first[0].values, folders=first[1].values, policy=first[2].values)
     return Settings(source=source.resolve() if source else None, rules=rules,
-                    has_account="account" in data or "accounts" in data, account_views=tuple(views),
+                    account_views=tuple(views),
                     **{name: Section(values) for name, values in sections.items()})
 
 

@@ -117,11 +117,6 @@ class Verdict:
     results: tuple[RuleResult, ...]
     matched: tuple[str, ...] = ()  # phrases that matched, for templates ("extra income", "met at")
 
-    @property
-    def deciding_rule(self) -> str | None:
-        hits = [r.rule for r in self.results if r.hit]
-        return hits[-1] if hits else None
-
 
 @dataclass(frozen=True)
 class Draft:

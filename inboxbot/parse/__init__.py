@@ -115,7 +115,7 @@ def _no_auto_reply(mail: Mail) -> str | None:
 
 def _claim(mail: Mail) -> tuple[Network | None, str]:
     display, from_addr = mail.address("From")
-    sender_display, sender = mail.address("Sender")
+    _, sender = mail.address("Sender")
     subject = mail.header("Subject")
     for net in NETWORKS:
         for role, address in (("From", from_addr), ("Sender", sender)):
