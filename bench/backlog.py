@@ -36,7 +36,10 @@ settings = config.load({cfg!r}).accounts[0]
 chain, composer = build_chain(settings), make_composer(settings)
 started = time.perf_counter()
 report = run_one_pass(settings, chain, composer)
+import resource
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({{"seconds": time.perf_counter() - started, "counts": dict(report.counts),
+                   "cpu": [me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime],
                    "timings": dict(getattr(report, "timings", {{}})),
                    "rss_mb": peak_rss_mb()}}))
 """
@@ -112,6 +115,7 @@ def bench(size: int, batch: int) -> None:
           f"peak RSS {ours['rss_mb']:.0f} MB")
     print(f"   same-work floor: {floor:7.2f} s  {size / floor:8,.0f} msg/s   (bare imapclient)")
     print(f"   ratio          : {ours['seconds'] / floor:.2f}x the floor")
+    print(f"   cpu            : inboxbot {ours['cpu'][0]:.2f} s, its parse workers {ours['cpu'][1]:.2f} s")
     if ours["timings"]:
         total = sum(ours["timings"].values())
         print("   stages         : " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(
