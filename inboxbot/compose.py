@@ -6,6 +6,7 @@ are stripped of CR/LF and control characters and set through the email package, 
 """
 from __future__ import annotations
 
+import email
 import hashlib
 import quopri
 import re
@@ -156,7 +157,7 @@ class Composer:
             body = _paste_preface(inv) + body
         sender = (clean_header_text(self.owner.name), self.owner.email)
         recipient = (clean_header_text(inv.inviter.name or ""), inv.inviter.email) if to_inviter else sender
-        message_id = draft_message_id(inv, self.owner.email)
+        message_id = draft_message_id(inv, self.owner.email, verdict.template)
         parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
         headers = [("From", formataddr(sender, charset="utf-8")), ("To", formataddr(recipient, charset="utf-8")),
                    ("Subject", _encoded(subject)), ("Date", formatdate(time.time(), localtime=True)),
@@ -180,12 +181,23 @@ def _encoded(value: str) -> str:
     return Header(value, "us-ascii" if value.isascii() else "utf-8", maxlinelen=76).encode()
 
 
-def draft_message_id(inv: Invitation, owner_email: str) -> str:
-    """Deterministic, so a pass that crashed after APPEND can find its own draft instead of adding a second."""
-    seed = (inv.message_id or "") + "|" + (inv.inviter.profile_url or inv.inviter.name or "")
+def draft_message_id(inv: Invitation, owner_email: str, template: str) -> str:
+    """Deterministic, so a pass that crashed after APPEND can find its own draft instead of adding a second; the
+    template is part of it, so that a replay's new draft for the same invitation is told apart from the old one."""
+    seed = (inv.message_id or "") + "|" + (inv.inviter.profile_url or inv.inviter.name or "") + "|" + template
     digest = hashlib.sha256(seed.encode("utf-8", "replace")).hexdigest()[:24]
     domain = owner_email.rpartition("@")[2] or "inboxbot.invalid"
     return f"<inboxbot.{digest}@{domain}>"
+
+
+def draft_digest(raw: bytes) -> str:
+    """A fingerprint of a draft's text, the same for the bytes inboxbot appended and for those the server hands
+    back: it tells whether the user has edited a draft (an edited one is never removed)."""
+    msg = email.message_from_bytes(raw)
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), msg)
+    payload = part.get_payload(decode=True) or b""
+    text = b"\n".join(line.rstrip() for line in payload.replace(b"\r\n", b"\n").split(b"\n")).strip()
+    return hashlib.sha256(text).hexdigest()
 
 
 def _paste_preface(inv: Invitation) -> str:

@@ -166,6 +166,15 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "backoff_max": (_duration, 300),
         "auth_backoff": (_duration, 1800),
     },
+    "learning": {
+        "from_accept": (_bool, True),
+        "from_declined": (_bool, True),
+        "from_drafts": (_bool, True),
+    },
+    "digest": {
+        "every": (_str(("off", "daily", "weekly")), "off"),
+        "folder": (_str(), ""),
+    },
 }
 RULE_KEYS: dict[str, tuple[Validator, Any]] = {
     "enabled": (_bool, True),
@@ -206,6 +215,8 @@ class Settings:
     replies: Section
     smtp: Section
     schedule: Section
+    learning: Section
+    digest: Section
     rules: dict[str, RuleOverride] = field(default_factory=dict)
     account_views: tuple[tuple[Section, Section, Section], ...] = ()  # (account, folders, policy) per account
 

@@ -15,9 +15,9 @@ from typing import Any, Iterator
 
 from inboxbot.errors import StateError
 from inboxbot.faults import checkpoint
-from inboxbot.model import Invitation, MessageRef, Verdict
+from inboxbot.model import AuthResult, Evidence, Invitation, Kind, MessageRef, Person, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS messages (
     state TEXT NOT NULL, error TEXT, draft_message_id TEXT, target_folder TEXT, reply TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     first_seen REAL NOT NULL, updated REAL NOT NULL,
+    location TEXT, draft_uid TEXT, draft_folder TEXT, draft_to TEXT, draft_digest TEXT, draft_fate TEXT,
+    replay TEXT,
     UNIQUE (account, folder, uidvalidity, uid));
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
 CREATE INDEX IF NOT EXISTS messages_by_inviter ON messages (account, inviter_key);
@@ -42,13 +44,21 @@ CREATE TABLE IF NOT EXISTS seen_keys (
 CREATE TABLE IF NOT EXISTS account_status (
     account TEXT PRIMARY KEY, next_run REAL, last_success REAL, last_error TEXT, last_error_at REAL,
     failures INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS learned (
+    account TEXT NOT NULL, key TEXT NOT NULL, action TEXT NOT NULL, name TEXT, email TEXT, profile_url TEXT,
+    source TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (account, key));
 CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
     counts TEXT, error TEXT);
 """
+# columns added since schema 1, for ledgers written by an older inboxbot
+_ADDED_COLUMNS = {2: ("location TEXT", "draft_uid TEXT", "draft_folder TEXT", "draft_to TEXT", "draft_digest TEXT",
+                      "draft_fate TEXT", "replay TEXT")}
 _OPENING = threading.Lock()
 DONE, PLANNED, DRAFTED, ERROR = "done", "planned", "drafted", "error"
 SENDING = "sending"  # handed to SMTP; if a pass dies here, the reply is never sent again, only drafted
+REPLAYING = "replaying"  # `replay --apply` is changing what a pass did; the next `replay --apply` finishes it
+SENT, DISCARDED, REMOVED = "sent", "discarded", "removed"  # what became of a draft (REMOVED: cannot tell which)
 
 
 class Ledger:
@@ -81,6 +91,9 @@ class Ledger:
                              "state.database at another file.")
         if version < SCHEMA_VERSION:
             with self.transaction():
+                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
+                    for column in _ADDED_COLUMNS.get(step, ()):
+                        self.db.execute(f"ALTER TABLE messages ADD COLUMN {column}")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self.db.execute(statement)
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -194,6 +207,90 @@ class Ledger:
                             (ERROR, *key))
         return attempts
 
+    def filed(self, account: str, refs: list[MessageRef]) -> None:
+        """These messages are where their plan put them: done."""
+        now = time.time()
+        self.db.executemany("UPDATE messages SET state=?, error=NULL, updated=?, location=target_folder WHERE "
+                            "account=? AND folder=? AND uidvalidity=? AND uid=?",
+                            [(DONE, now, account, r.folder, r.uidvalidity, r.uid) for r in refs])
+
+    def set_draft(self, account: str, ref: MessageRef, *, message_id: str, folder: str, uid: str | None,
+                  to: str, digest: str) -> None:
+        """Where the draft for a message is, to notice later whether the user sent it or threw it away."""
+        self.db.execute("UPDATE messages SET draft_message_id=?, draft_folder=?, draft_uid=?, draft_to=?, "
+                        "draft_digest=?, draft_fate=NULL WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
+                        (message_id, folder, uid, to, digest, account, ref.folder, ref.uidvalidity, ref.uid))
+
+    def waiting_drafts(self, account: str) -> list[sqlite3.Row]:
+        """The bot's drafts whose fate is not known yet (still in Drafts, as far as the ledger knows)."""
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND reply='draft' AND draft_fate IS NULL "
+                               "AND draft_uid IS NOT NULL", (account,)).fetchall()
+
+    def set_draft_fate(self, account: str, row_id: int, fate: str) -> None:
+        self.db.execute("UPDATE messages SET draft_fate=? WHERE account=? AND id=?", (fate, account, row_id))
+
+    def by_message_id(self, account: str, message_id: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND state=? ORDER BY id DESC "
+                               "LIMIT 1", (account, message_id, DONE)).fetchone()
+
+    def set_location(self, account: str, row_id: int, folder: str) -> None:
+        self.db.execute("UPDATE messages SET location=? WHERE account=? AND id=?", (folder, account, row_id))
+
+    # --- replay ------------------------------------------------------------------------------------------------
+
+    def replayable(self, account: str, since: float = 0.0) -> list[sqlite3.Row]:
+        """Finished decisions that can be screened again from their stored parsed form."""
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND state=? AND decision IS NOT NULL AND "
+                               "first_seen >= ? ORDER BY id", (account, DONE, since)).fetchall()
+
+    def begin_replay(self, account: str, row_id: int, step: dict) -> None:
+        self.db.execute("UPDATE messages SET state=?, replay=?, updated=? WHERE account=? AND id=?",
+                        (REPLAYING, json.dumps(step), time.time(), account, row_id))
+
+    def replaying(self, account: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND state=? ORDER BY id",
+                               (account, REPLAYING)).fetchall()
+
+    def finish_replay(self, account: str, row_id: int, *, decision: str, template: str | None, reasons: list[str],
+                      target_folder: str | None, location: str | None) -> None:
+        self.db.execute("UPDATE messages SET state=?, replay=NULL, decision=?, template=?, reasons=?, "
+                        "target_folder=?, location=?, updated=? WHERE account=? AND id=?",
+                        (DONE, decision, template, json.dumps(reasons), target_folder, location, time.time(),
+                         account, row_id))
+
+    def drop_draft(self, account: str, row_id: int) -> None:
+        """The bot's own draft for this message was removed by a replay: no reply is waiting any more."""
+        self.db.execute("UPDATE messages SET reply=NULL, draft_message_id=NULL, draft_uid=NULL, draft_folder=NULL, "
+                        "draft_to=NULL, draft_digest=NULL, draft_fate=NULL WHERE account=? AND id=?",
+                        (account, row_id))
+
+    # --- learned from the user's corrections -------------------------------------------------------------------
+
+    def learn(self, account: str, key: str, action: str, *, name: str | None, email: str | None,
+              profile_url: str | None, source: str) -> None:
+        """Remember an inviter as a contact or as blocked; the latest correction wins."""
+        self.db.execute("INSERT INTO learned VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, key) DO UPDATE "
+                        "SET action=excluded.action, source=excluded.source, created=excluded.created",
+                        (account, key, action, name, email, profile_url, source, time.time()))
+
+    def learned(self, account: str | None = None) -> list[sqlite3.Row]:
+        if account is None:
+            return self.db.execute("SELECT * FROM learned ORDER BY account, created").fetchall()
+        return self.db.execute("SELECT * FROM learned WHERE account=? ORDER BY created", (account,)).fetchall()
+
+    def forget(self, key: str, account: str | None = None) -> int:
+        """Remove a learned contact or block; returns how many entries went."""
+        if account is None:
+            return self.db.execute("DELETE FROM learned WHERE key=?", (key,)).rowcount
+        return self.db.execute("DELETE FROM learned WHERE account=? AND key=?", (account, key)).rowcount
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def sent_since(self, account: str, since: float) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",
                                (account, since)).fetchone()[0]
@@ -213,6 +310,11 @@ class Ledger:
     def seen(self, account: str, folder: str) -> frozenset[str]:
         return frozenset(r[0] for r in self.db.execute("SELECT key FROM seen_keys WHERE account=? AND folder=?",
                                                        (account, folder)))
+
+    def sent_to_since(self, account: str, address: str, since: float) -> bool:
+        """Whether the Sent index saw a message to this address at or after `since`."""
+        return self.db.execute("SELECT 1 FROM sent_contacts WHERE account=? AND address=? AND last_seen >= ?",
+                               (account, address.lower(), since)).fetchone() is not None
 
     def sent_contacts(self, account: str) -> list[tuple[str, str | None]]:
         return [(r[0], r[1]) for r in self.db.execute(
@@ -256,8 +358,28 @@ class _Tx:
 
 
 def _invitation_json(inv: Invitation) -> dict:
-    """The parsed form kept for later (replay): everything but the raw evidence details."""
+    """The parsed form kept for later (replay re-screens it without the server), evidence included."""
     data = asdict(inv)
     data["kind"] = inv.kind.value
-    data.pop("evidence", None)
     return data
+
+
+def invitation_from_json(text: str | None) -> Invitation | None:
+    """The stored parsed form back as an Invitation; None when there is none (or it is damaged)."""
+    try:
+        data = json.loads(text or "null")
+        if not isinstance(data, dict):
+            return None
+        evidence = dict(data.get("evidence") or {})
+        evidence["auth_results"] = tuple(
+            AuthResult(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()})
+            for r in evidence.get("auth_results", ()))
+        for key, value in evidence.items():
+            if isinstance(value, list):
+                evidence[key] = tuple(value)
+        fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
+        fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
+                      evidence=Evidence(**evidence))
+        return Invitation(**fields)
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from inboxbot import actions, parse
-from inboxbot.compose import Composer
+from inboxbot.compose import Composer, draft_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
@@ -27,7 +27,9 @@ from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Decision, Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
-from inboxbot.policy.contacts import ContactBook, profile_key
+from inboxbot.learning import Learner
+from inboxbot.policy.contacts import profile_key
+from inboxbot.progress import Progress
 from inboxbot.smtp import SendError, SmtpSender
 from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
@@ -123,11 +125,11 @@ class Worker:
         try:
             validity, uidnext = self.mailbox.peek(inbox)
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
+            learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             if uidnext is not None and not reset and uidnext - 1 <= last and \
-                    not self.ledger.unfinished(self.name, inbox):
+                    not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
                 return report  # the idle poll: one STATUS round trip, whatever the size of the inbox
-            if self.settings.policy.learn_from_sent:
-                self.chain = self.chain.with_known(self._sent_index(dry_run))
+            self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "
                             "nobody is answered twice", self.name, inbox)
@@ -144,12 +146,14 @@ class Worker:
                 known |= self.ledger.seen(self.name, f"seen:{inbox}")
             batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
                                              section="HEADER" if others_ignored else "")
+            progress = Progress(f"{self.name}: screening {inbox}", uidnext - 1 - last if uidnext else None)
             high = last  # the highest UID up to which every message is decided
             previous = None  # a batch being parsed (on other cores) while the next one is fetched
             while True:
                 with self._stage("fetch"):
                     batch = next(batches, None)
                 current = self._prepare(batch, report, dry_run, others_ignored) if batch else None
+                progress.advance(len(batch or ()))
                 if previous is not None:
                     if self._finish_batch(previous, report, dry_run):
                         high = max([high] + [int(r.ref.uid) for r in previous.batch if r.ref.uid.isdigit()])
@@ -165,6 +169,7 @@ class Worker:
                 previous = current
             if not dry_run:
                 self._flush(report, inbox, validity, high, last)
+            progress.finish()
         except InboxbotError as exc:
             error = str(exc)
             raise
@@ -183,39 +188,6 @@ class Worker:
         judged by their headers alone, and only candidates are read whole."""
         probe = Invitation(kind=Kind.OTHER, network=None, why_kind="probe")
         return self.chain.screen(probe).decision is Decision.IGNORE
-
-    def _sent_index(self, dry_run: bool) -> ContactBook:
-        """People the owner has written to (To/Cc of the Sent folder), kept in the ledger and refreshed with only
-        the Sent messages that are new since the last pass (headers only, batched)."""
-        people = self.ledger.sent_contacts(self.name)
-        folder = self.mailbox.sent_folder(self.folders.get("sent", ""))
-        if folder is None:
-            log.debug("%s: no Sent folder found; the Sent index is not refreshed", self.name)
-        else:
-            validity, uidnext = self.mailbox.peek(folder)
-            mark = f"sent:{folder}"
-            last, _ = self.ledger.last_uid(self.name, mark, validity)
-            seen = self.ledger.seen(self.name, mark) if not self.mailbox.supports_keywords else frozenset()
-            fresh = uidnext is None or uidnext - 1 > last
-            for batch in (self.mailbox.fetch_new(folder, last, 500, seen, section="HEADER.FIELDS (TO CC)")
-                          if fresh else ()):
-                found = [p for raw in batch for p in parse.recipients(raw.raw)]
-                people += found
-                if dry_run:
-                    continue
-                with self.ledger.transaction():
-                    self.ledger.add_sent_contacts(self.name, found)
-                    uids = [int(r.ref.uid) for r in batch if r.ref.uid.isdigit()]
-                    if uids:
-                        last = max(last, *uids)
-                        self.ledger.set_last_uid(self.name, mark, validity, last)
-                    else:
-                        self.ledger.mark_seen(self.name, mark, [r.ref.uid for r in batch])
-        book = ContactBook()
-        for address, name in people:
-            book.add_email(address, "your Sent folder")
-            book.add_name(name or "", "your Sent folder")
-        return book
 
     def _finish_interrupted(self, inbox: str, validity: int) -> list[str]:
         """Messages an interrupted or failed pass left unfinished: if they are gone from the inbox, the move had
@@ -385,8 +357,7 @@ class Worker:
             acting = [it for it in acting if it not in failed]
             checkpoint("after-move")  # some folders filed, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
-            for it in acting:
-                self.ledger.set_state(self.name, it.ref, DONE)
+            self.ledger.filed(self.name, [it.ref for it in acting])
 
     def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
         """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that
@@ -401,21 +372,36 @@ class Worker:
             return items
         drafts = self._drafts_folder()
         fresh = []
+        located: dict[int, tuple[str, str | None]] = {}  # id(item) -> (draft Message-ID, its UID in Drafts)
         for it in pending:
             if state[id(it)] == SENDING:
                 log.warning("%s: message %s: a pass stopped while its reply was being sent; it may or may not have "
                             "gone out, so it is saved as a draft instead of being sent again", self.name, it.ref.uid)
             # a crash between APPEND and the ledger update must not leave two drafts: a resumed one looks first
-            if it.row is None or not self.mailbox.has_message_id(drafts, it.plan.draft.message_id):
-                fresh.append(it)
-        failed = self._each(fresh, lambda g: self.mailbox.append(drafts, [it.plan.draft.raw for it in g],
-                                                                 actions.DRAFT_FLAGS), report) if fresh else []
+            if it.row is not None:
+                message_id = it.row["draft_message_id"] or it.plan.draft.message_id
+                found = self.mailbox.find_message_id(drafts, message_id)
+                if found:
+                    located[id(it)] = (message_id, found[0])
+                    continue
+            fresh.append(it)
+
+        def append(group: list[_Item]) -> None:
+            uids = self.mailbox.append(drafts, [it.plan.draft.raw for it in group], actions.DRAFT_FLAGS)
+            for it, uid in zip(group, uids):
+                located[id(it)] = (it.plan.draft.message_id, uid)
+        failed = self._each(fresh, append, report) if fresh else []
         checkpoint("after-append")  # drafts are on the server, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             for it in pending:
                 if it not in failed:
                     self.ledger.set_state(self.name, it.ref, DRAFTED, reply="draft")
+                    self._record_draft(it.ref, it.plan.draft, drafts, *located.get(id(it), (None, None)))
         return [it for it in items if it not in failed]
+
+    def _record_draft(self, ref: MessageRef, draft, folder: str, message_id: str | None, uid: str | None) -> None:
+        self.ledger.set_draft(self.name, ref, message_id=message_id or draft.message_id, folder=folder, uid=uid,
+                              to=draft.to_address, digest=draft_digest(draft.raw))
 
     def _each(self, group: list["_Item"], write: Callable[[list["_Item"]], None], report: PassReport) -> list:
         """Do a write for the whole group; if the server refuses it, do it one by one to find the culprit.
@@ -500,8 +486,10 @@ class Worker:
             self.sender.send(draft.raw, self.settings.owner.email, draft.to_address)
         except SendError as exc:
             log.error("%s: message %s: %s; the reply is saved as a draft instead", self.name, ref.uid, exc)
-            self.mailbox.append(self._drafts_folder(), [draft.raw], actions.DRAFT_FLAGS)
-            self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
+            uids = self.mailbox.append(self._drafts_folder(), [draft.raw], actions.DRAFT_FLAGS)
+            with self.ledger.transaction():
+                self.ledger.set_state(self.name, ref, DRAFTED, reply="draft")
+                self._record_draft(ref, draft, self._drafts_folder(), None, uids[0] if uids else None)
             return
         self.ledger.set_state(self.name, ref, DRAFTED, reply="sent")
         report.sent += 1

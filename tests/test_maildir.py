@@ -101,5 +101,5 @@ def test_sent_folder_index_on_maildir(tmp_path, capsys):
     assert "1 new · 1 ask" in capsys.readouterr().out  # an address alone does not match a name-only invitation
     import sqlite3
     db = sqlite3.connect(tmp_path / "s.sqlite3")
-    assert db.execute("SELECT COUNT(*) FROM seen_keys").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM seen_keys WHERE folder='sent:Sent'").fetchone()[0] == 2
     assert db.execute("SELECT COUNT(*) FROM sent_contacts").fetchone()[0] == 2

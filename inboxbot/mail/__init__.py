@@ -51,11 +51,27 @@ class Mailbox(Protocol):
 
     def drafts_folder(self, configured: str = "") -> str: ...
 
-    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
-        """Save messages to a folder: one MULTIAPPEND where the server offers it."""
+    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> list[str | None]:
+        """Save messages to a folder: one MULTIAPPEND where the server offers it. Returns their UIDs (None where
+        the server does not tell: no UIDPLUS)."""
         ...
 
-    def has_message_id(self, folder: str, message_id: str) -> bool: ...
+    def find_message_id(self, folder: str, message_id: str) -> list[str]:
+        """The UIDs of the messages in a folder with this Message-ID (server-side SEARCH)."""
+        ...
+
+    def present(self, folder: str, uids: list[str]) -> set[str]:
+        """Which of these UIDs are still in the folder and not marked deleted: one UID SEARCH over the set."""
+        ...
+
+    def signature(self, folder: str) -> str:
+        """Changes whenever the folder's content does (STATUS with HIGHESTMODSEQ under CONDSTORE, else MESSAGES and
+        UIDNEXT): one cheap round trip that says whether anything needs looking at."""
+        ...
+
+    def delete(self, folder: str, uids: list[str]) -> None:
+        """Remove exactly these messages (STORE \\Deleted + UID EXPUNGE of these UIDs; never a folder-wide EXPUNGE)."""
+        ...
 
     def add_flags(self, folder: str, uids: list[str], flags: tuple[str, ...]) -> None: ...
 

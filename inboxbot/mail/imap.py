@@ -7,6 +7,7 @@ to MailboxError at this boundary.
 from __future__ import annotations
 
 import select
+import re
 import socket
 import ssl
 import threading
@@ -157,8 +158,7 @@ class ImapMailbox:
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
                   section: str = "") -> Iterator[list[RawMessage]]:
-        if self.selected != folder:
-            self._select(folder)
+        self._ensure_selected(folder)
         info_validity = None
         try:
             uids = [u for u in self._c().search(["UID", f"{after_uid + 1}:*"]) if u > after_uid]
@@ -171,11 +171,11 @@ class ImapMailbox:
             yield self._fetch(folder, uids[start:start + batch_size], section, info_validity)
 
     def fetch(self, folder: str, uids: list[str]) -> list[RawMessage]:
-        if self.selected != folder:
-            self._select(folder)
+        self._ensure_selected(folder)
         return self._fetch(folder, [int(u) for u in uids], "", self._validity_of_selected()) if uids else []
 
     def _fetch(self, folder: str, uids: list[int], section: str, validity: int) -> list[RawMessage]:
+        self._ensure_selected(folder)
         want, key = f"BODY.PEEK[{section}]", f"BODY[{section}]".encode()
         try:
             data = self._c().fetch(uids, [want, "FLAGS"])
@@ -198,23 +198,45 @@ class ImapMailbox:
         return self._selected_validity
 
     def exists(self, ref: MessageRef) -> bool:
-        if self.selected != ref.folder:
-            self._select(ref.folder)
+        self._ensure_selected(ref.folder)
         try:
             return bool(self._c().search(["UID", ref.uid]))
         except IMAPClientError as exc:
             raise MailboxError(f"searching {ref.folder!r} failed: {exc}") from exc
 
-    def has_message_id(self, folder: str, message_id: str) -> bool:
+    def find_message_id(self, folder: str, message_id: str) -> list[str]:
         previous = self.selected
-        self._select(folder)
+        self._ensure_selected(folder)
         try:
-            return bool(self._c().search(["HEADER", "Message-ID", message_id]))
+            return [str(u) for u in self._c().search(["HEADER", "Message-ID", message_id])]
         except IMAPClientError as exc:
             raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
         finally:
-            if previous and previous != folder:
+            if previous and previous != folder:  # a pass may be in the middle of reading another folder
                 self._select(previous)
+
+    def present(self, folder: str, uids: list[str]) -> set[str]:
+        if not uids:
+            return set()
+        self._ensure_selected(folder)
+        try:
+            found = self._c().search(["UID", ",".join(uids), "NOT", "DELETED"])
+        except IMAPClientError as exc:
+            raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
+        return {str(u) for u in found}
+
+    def signature(self, folder: str) -> str:
+        items = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"] + (["HIGHESTMODSEQ"] if "CONDSTORE" in self.capabilities
+                                                          else [])
+        try:
+            status = self._c().folder_status(self._name(folder), items)
+        except IMAPClientError as exc:
+            raise MailboxError(f"cannot open the folder {folder!r}: {exc}") from exc
+        return " ".join(f"{k}={status.get(k.encode(), '')}" for k in items)
+
+    def _ensure_selected(self, folder: str) -> None:
+        if self.selected != folder:
+            self._select(folder)
 
     def sent_folder(self, configured: str = "") -> str | None:
         if configured:
@@ -298,33 +320,48 @@ class ImapMailbox:
         raise MailboxError("the server has no Drafts folder (none is marked \\Drafts and none is named Drafts)",
                            hint="Set folders.drafts to the folder your mail client keeps drafts in.")
 
-    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
+    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> list[str | None]:
+        uids: list[str | None] = []
+
         def write() -> None:
+            uids.clear()
             if len(raws) > 1 and "MULTIAPPEND" in self.capabilities:
                 result = self._c().multiappend(self._name(folder), [{"msg": raw, "flags": flags} for raw in raws])
                 # imapclient hands back a refused MULTIAPPEND as ('NO', [text]) instead of raising: check it
                 if isinstance(result, tuple) and result and str(result[0]).upper() not in ("OK", "B'OK'"):
                     detail = result[1][0] if len(result) > 1 and result[1] else result[0]
                     raise IMAPClientError(f"multiappend failed: {detail.decode() if isinstance(detail, bytes) else detail}")
+                uids.extend(_appended_uids(result, len(raws)))
             else:
                 for raw in raws:
-                    self._c().append(self._name(folder), raw, flags=flags)
+                    uids.extend(_appended_uids(self._c().append(self._name(folder), raw, flags=flags), 1))
         try:
             self._retrying_on_trycreate(folder, write)
         except IMAPClientError as exc:
             raise MailboxError(f"saving {len(raws)} message(s) to {folder!r} failed: {exc}") from exc
+        return uids
+
+    def delete(self, folder: str, uids: list[str]) -> None:
+        self._ensure_selected(folder)
+        if "UIDPLUS" not in self.capabilities:
+            raise MailboxError("the server does not offer UIDPLUS, so a message cannot be removed without expunging "
+                               "the whole folder; inboxbot refuses to do that")
+        numbers = [int(u) for u in uids]
+        try:
+            self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
+            self._c().uid_expunge(numbers)  # exactly these UIDs
+        except IMAPClientError as exc:
+            raise MailboxError(f"removing {_uids(uids)} from {folder!r} failed: {exc}") from exc
 
     def add_flags(self, folder: str, uids: list[str], flags: tuple[str, ...]) -> None:
-        if self.selected != folder:
-            self._select(folder)
+        self._ensure_selected(folder)
         try:
             self._c().add_flags([int(u) for u in uids], flags, silent=True)
         except IMAPClientError as exc:
             raise MailboxError(f"setting flags on {_uids(uids)} failed: {exc}") from exc
 
     def move(self, folder: str, uids: list[str], target: str) -> None:
-        if self.selected != folder:
-            self._select(folder)
+        self._ensure_selected(folder)
         numbers = [int(u) for u in uids]
         name = self._name(target)
         try:
@@ -355,6 +392,20 @@ class ImapMailbox:
             raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
                                "without expunging the whole folder; inboxbot refuses to do that",
                                hint="Use a server with MOVE or UIDPLUS (every current server has one).")
+
+
+_APPENDUID = re.compile(rb"APPENDUID \d+ ([\d:,]+)")
+
+
+def _appended_uids(response: object, count: int) -> list[str | None]:
+    """The UIDs a server with UIDPLUS gives appended messages ([APPENDUID validity uid-set]); None where unknown."""
+    text = response if isinstance(response, bytes) else str(response).encode()
+    found = _APPENDUID.search(text)
+    uids: list[str | None] = []
+    for part in found.group(1).split(b",") if found else ():
+        low, _, high = part.partition(b":")
+        uids += [str(u) for u in range(int(low), int(high or low) + 1)]
+    return uids if len(uids) == count else [None] * count
 
 
 def _uids(uids: list[str]) -> str:

@@ -106,22 +106,41 @@ class MaildirMailbox:
         self.ensure_folder(name)
         return name
 
-    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> None:
+    def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> list[str | None]:
         box = self._folder(folder, create=True)
+        keys: list[str | None] = []
         for raw in raws:
             msg = mailbox.MaildirMessage(raw)
             msg.set_subdir("cur")
             msg.set_flags("".join(sorted(_FLAGS[f] for f in flags if f in _FLAGS)))
-            box.add(msg)
+            keys.append(box.add(msg))
+        return keys
 
-    def has_message_id(self, folder: str, message_id: str) -> bool:
+    def find_message_id(self, folder: str, message_id: str) -> list[str]:
         box = self._folder(folder, create=True)
+        found = []
         for key in box.iterkeys():
-            with box.get_file(key) as fh:
-                head = fh.read(8192)
+            try:
+                with box.get_file(key) as fh:
+                    head = _read_header(fh)
+            except (KeyError, OSError):
+                continue
             if message_id.encode() in head:
-                return True
-        return False
+                found.append(key)
+        return found
+
+    def present(self, folder: str, uids: list[str]) -> set[str]:
+        return {key for key in uids if self.exists(MessageRef(folder, 1, key))}
+
+    def signature(self, folder: str) -> str:
+        """Adding, removing or re-flagging a message renames files, which changes its directories' times."""
+        base = Path(self._folder(folder, create=True)._path)  # noqa: SLF001 - no public accessor
+        return " ".join(str(os.stat(base / sub).st_mtime_ns) for sub in ("new", "cur"))
+
+    def delete(self, folder: str, uids: list[str]) -> None:
+        box = self._folder(folder)
+        for key in uids:
+            box.discard(key)
 
     def add_flags(self, folder: str, uids: list[str], flags: tuple[str, ...]) -> None:
         box = self._folder(folder)

@@ -70,6 +70,14 @@ def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
     return [(addr.strip().lower(), clean_header_text(name)) for name, addr in pairs if "@" in addr]
 
 
+def message_id_of(raw_headers: bytes) -> str | None:
+    """The Message-ID of a message's headers. Never raises."""
+    try:
+        return _message_id(Mail.from_bytes(raw_headers))
+    except Exception:
+        return None
+
+
 def _parse(raw: bytes) -> Invitation:
     mail = Mail.from_bytes(raw)
     network, claim_reason = _claim(mail)

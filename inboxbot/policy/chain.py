@@ -32,11 +32,13 @@ class Chain:
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 
-    def with_known(self, extra: ContactBook) -> "Chain":
-        """The same chain, knowing more people (the Sent-folder index)."""
-        if not len(extra):
+    def with_known(self, extra: ContactBook, blocked: ContactBook | None = None) -> "Chain":
+        """The same chain, knowing more people (the Sent-folder index, what the user taught it) and blocking more."""
+        if not len(extra) and not (blocked and len(blocked)):
             return self
-        return replace(self, context=replace(self.context, known=self.context.known.merged(extra)))
+        more_blocked = self.context.blocked.merged(blocked) if blocked else self.context.blocked
+        return replace(self, context=replace(self.context, known=self.context.known.merged(extra),
+                                             blocked=more_blocked))
 
     def authentic(self, inv: Invitation) -> bool | None:
         if inv.evidence.claimed is None:
