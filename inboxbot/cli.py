@@ -35,6 +35,8 @@ commands, in the order a new user needs them:
   once           screen the new messages once (add --dry-run to only show what would happen)
   run            keep screening on the configured schedule (and at once on new mail, with IDLE) until stopped
   status         what the daemon has been doing (last pass, errors, drafts today, next pass)
+  replay         show what a changed config would decide differently for past invitations (--apply to do it)
+  contacts       list or remove the inviters inboxbot learned from your corrections
 
 Start with `inboxbot demo`, then copy config.example.toml, edit it, and run `inboxbot once --dry-run --config FILE`.
 """
@@ -92,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an account has had no successful pass for 3 intervals (for health checks)")
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
+    p = command("replay", cmd_replay, "screen the invitations already in the state database again under this config "
+                                      "and show what would change (no server needed)")
+    p.add_argument("--since", metavar="DATE", help="only invitations first seen on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--account", metavar="NAME", help="only this account")
+    p.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p.add_argument("--apply", action="store_true",
+                   help="carry the changes out: move the messages, add the new drafts, remove inboxbot's own "
+                        "obsolete drafts you have not edited")
+    p = command("contacts", cmd_contacts, "the inviters inboxbot learned from your corrections (moves to the "
+                                          "Accept or Declined folder)")
+    p.add_argument("action", nargs="?", choices=("list", "remove"), default="list", help="list (default) or remove")
+    p.add_argument("keys", nargs="*", metavar="KEY", help="for remove: the keys `contacts list` shows")
+    p.add_argument("--json", action="store_true", help="list as JSON")
     p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result", needs_config=False)
     p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
     return parser
@@ -296,6 +311,96 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.check and not all(s["healthy"] for s in statuses):
         return 1
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from inboxbot import learning, replay
+    from inboxbot.store import Ledger
+    settings = load_settings(args.config)
+    since = _date(args.since, "--since") if args.since else 0.0
+    accounts = _chosen_accounts(settings, args.account)
+    composer = make_composer(settings)
+    results = []
+    for account in accounts:
+        name = account.account.name
+        ledger = Ledger(account.path(account.state.database))
+        try:
+            chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
+            mailbox = replayer = None
+            if args.apply:
+                mailbox = open_mailbox(account)
+                replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
+                if replayer.resume():
+                    print(f"{name}: finished a replay that had been interrupted")
+            total, changes = replay.compare(ledger.replayable(name, since), chain)
+            if replayer is not None:
+                replayer.apply(changes)
+                mailbox.close()
+            results.append((name, total, changes, replayer.notes if replayer else []))
+        finally:
+            ledger.close()
+    if args.json:
+        print(json.dumps([{"account": name, "replayed": total, "summary": replay.summary(total, changes),
+                           "applied": bool(args.apply), "notes": notes,
+                           "changes": [c.as_json() for c in changes]} for name, total, changes, notes in results],
+                         indent=2, ensure_ascii=False))
+        return 0
+    for name, total, changes, notes in results:
+        print(f"{name}: {replay.summary(total, changes)}" + (" — applied" if args.apply and changes else ""))
+        for c in changes:
+            print(f"  {c.uid:>7}  {c.inviter[:26]:<26} {c.transition:<18} {c.new_template or '-':<18} "
+                  f"{c.new_rule}: {c.reason}" + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else ""))
+        for note in notes:
+            print(f"  note: {note}")
+    if not args.apply and any(changes for _, _, changes, _ in results):
+        print("Nothing was changed. Run again with --apply to carry these changes out.")
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    from inboxbot.store import Ledger
+    settings = load_settings(args.config, need_account=False)
+    ledger = Ledger(settings.path(settings.state.database))
+    try:
+        if args.action == "remove":
+            if not args.keys:
+                raise InboxbotError("name the entries to remove", hint="`inboxbot contacts list` shows their keys.")
+            missing = 0
+            for key in args.keys:
+                gone = ledger.forget(key)
+                missing += not gone
+                print(f"removed {key}: it is screened like anyone else again" if gone
+                      else f"no learned entry {key!r}")
+            return 1 if missing else 0
+        rows = [dict(r) for r in ledger.learned()]
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif not rows:
+        print("inboxbot has learned nobody yet: move an invitation into the Accept or Declined folder to teach it.")
+    for r in rows if not args.json else ():
+        who = r["name"] or r["email"] or r["profile_url"] or r["key"]
+        print(f"{r['action']:<8} {who:<28} {r['key']}  ({r['account']}: {r['source']})")
+    return 0
+
+
+def _date(value: str, option: str) -> float:
+    import datetime
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise InboxbotError(f"{option} {value!r} is not a date", hint="Write it as YYYY-MM-DD.") from None
+
+
+def _chosen_accounts(settings: config.Settings, name: str | None) -> tuple[config.Settings, ...]:
+    if name is None:
+        return settings.accounts
+    chosen = tuple(a for a in settings.accounts if a.account.name == name)
+    if not chosen:
+        known = ", ".join(a.account.name for a in settings.accounts)
+        raise InboxbotError(f"there is no account {name!r} in the config", hint=f"The accounts are: {known}.")
+    return chosen
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:

@@ -62,6 +62,23 @@ def stored(ledger: Ledger, account: str) -> list[Learned]:
             for r in ledger.learned(account)]
 
 
+def sent_book(people: list[tuple[str, str | None]]) -> ContactBook:
+    """The people of the Sent index as a contact book."""
+    book = ContactBook()
+    for address, name in people:
+        book.add_email(address, "your Sent folder")
+        book.add_name(name or "", "your Sent folder")
+    return book
+
+
+def offline_books(ledger: Ledger, account: str, settings: Settings) -> tuple[ContactBook, ContactBook]:
+    """(known, blocked) from what the ledger holds, without the server: what a replay screens with."""
+    known, blocked = books(stored(ledger, account))
+    if settings.policy.learn_from_sent:
+        known = known.merged(sent_book(ledger.sent_contacts(account)))
+    return known, blocked
+
+
 class Learner:
     def __init__(self, account: str, mailbox: Mailbox, ledger: Ledger, settings: Settings) -> None:
         self.account = account
@@ -77,7 +94,7 @@ class Learner:
 
     def refresh(self, dry_run: bool) -> tuple[ContactBook, ContactBook]:
         """Read what changed and return (known, blocked) to screen with. A dry run reads but records nothing."""
-        sent = self._sent_index(dry_run) if self.settings.policy.learn_from_sent else ContactBook()
+        sent = sent_book(self._sent_index(dry_run)) if self.settings.policy.learn_from_sent else ContactBook()
         fresh = self._corrections(dry_run)
         if self.settings.learning.from_drafts and not dry_run:
             self._draft_fates()
@@ -115,7 +132,7 @@ class Learner:
 
     # --- the Sent folder -------------------------------------------------------------------------------------------
 
-    def _sent_index(self, dry_run: bool) -> ContactBook:
+    def _sent_index(self, dry_run: bool) -> list[tuple[str, str | None]]:
         """People the owner has written to, kept in the ledger and refreshed with only the new Sent messages."""
         folder = self.mailbox.sent_folder(self.folders.get("sent", ""))
         people = self.ledger.sent_contacts(self.account)
@@ -127,11 +144,7 @@ class Learner:
                 people += found
                 if not dry_run:
                     self.ledger.add_sent_contacts(self.account, found)
-        book = ContactBook()
-        for address, name in people:
-            book.add_email(address, "your Sent folder")
-            book.add_name(name or "", "your Sent folder")
-        return book
+        return people
 
     # --- Accept and Declined -----------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 
 from inboxbot.config import Settings
-from inboxbot.store import ERROR, Ledger
+from inboxbot.store import DISCARDED, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
 
@@ -15,12 +15,28 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
+def draft_outcomes(ledger: Ledger, account: str, since: float = 0.0) -> dict[str, dict[str, int | float | None]]:
+    """Per template: drafts made (since `since`), and how many are waiting, were sent or discarded by the user,
+    or were removed without a way to tell (paste-in drafts); `acceptance` is sent / (sent + discarded)."""
+    out: dict[str, dict] = {}
+    for row in ledger.rows("SELECT template, draft_fate, COUNT(*) FROM messages WHERE account=? AND reply='draft' "
+                           "AND draft_message_id IS NOT NULL AND first_seen >= ? GROUP BY template, draft_fate",
+                           account, since):
+        entry = out.setdefault(row[0] or "-", {"made": 0, "waiting": 0, SENT: 0, DISCARDED: 0, REMOVED: 0})
+        entry["made"] += row[2]
+        entry[row[1] or "waiting"] += row[2]
+    for entry in out.values():
+        judged = entry[SENT] + entry[DISCARDED]
+        entry["acceptance"] = round(entry[SENT] / judged, 3) if judged else None
+    return out
+
+
 def account_status(settings: Settings, account: Settings) -> dict:
     name = account.account.name
     path = settings.path(settings.state.database)
     out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
                  "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
-                 "healthy": False}
+                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False}
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
@@ -55,6 +71,9 @@ def account_status(settings: Settings, account: Settings) -> dict:
                                     midnight)
         out["sent_today"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",
                                   midnight)
+        out["drafts_by_template"] = draft_outcomes(ledger, name)
+        for row in ledger.rows("SELECT action, COUNT(*) FROM learned WHERE account=? GROUP BY action", name):
+            out["learned"][row[0]] = row[1]
         out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
     finally:
         ledger.close()
@@ -80,4 +99,12 @@ def render(statuses: list[dict]) -> str:
         lines.append(f"  for review:    {s['filed_for_review_7d']} filed to Screening/Suspicious in 7 days; "
                      f"{s['failed_messages']} message(s) failed")
         lines.append(f"  today:         {s['drafts_today']} draft(s), {s['sent_today']} sent")
+        for template, d in sorted(s["drafts_by_template"].items()):
+            rate = f"{d['acceptance']:.0%} sent" if d["acceptance"] is not None else "no outcome yet"
+            lines.append(f"  drafts {template + ':':<19} {d['made']} made: {d['waiting']} waiting, {d[SENT]} sent by you, "
+                         f"{d[DISCARDED]} discarded" + (f", {d[REMOVED]} removed" if d[REMOVED] else "") + f" ({rate})")
+        learned = s["learned"]
+        if learned["contact"] or learned["block"]:
+            lines.append(f"  learned:       {learned['contact']} contact(s), {learned['block']} blocked "
+                         "(see `inboxbot contacts`)")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from dataclasses import dataclass, field
 from typing import Callable
 
-from inboxbot import actions, parse
+from inboxbot import actions, digest, parse
 from inboxbot.compose import Composer, draft_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -126,7 +126,8 @@ class Worker:
             validity, uidnext = self.mailbox.peek(inbox)
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
-            if uidnext is not None and not reset and uidnext - 1 <= last and \
+            digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
+            if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
                     not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
                 return report  # the idle poll: one STATUS round trip, whatever the size of the inbox
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
@@ -170,6 +171,8 @@ class Worker:
             if not dry_run:
                 self._flush(report, inbox, validity, high, last)
             progress.finish()
+            if digest_from is not None:
+                self._digest(digest_from)
         except InboxbotError as exc:
             error = str(exc)
             raise
@@ -188,6 +191,17 @@ class Worker:
         judged by their headers alone, and only candidates are read whole."""
         probe = Invitation(kind=Kind.OTHER, network=None, why_kind="probe")
         return self.chain.screen(probe).decision is Decision.IGNORE
+
+    def _digest(self, since: float) -> None:
+        """Append the digest of the period that ended; once, even across a crash (its Message-ID is fixed)."""
+        until = time.time()
+        owner = self.settings.owner
+        made = digest.build(self.ledger, self.name, since, until, owner.name, owner.email, self.settings.digest.every)
+        folder = self.settings.digest.folder or self.folders["inbox"]
+        if not self.mailbox.find_message_id(folder, made.message_id):
+            self.mailbox.append(folder, [made.raw], ())
+        digest.mark_sent(self.ledger, self.name, until)
+        log.info("%s: digest appended to %s: %s", self.name, folder, made.subject)
 
     def _finish_interrupted(self, inbox: str, validity: int) -> list[str]:
         """Messages an interrupted or failed pass left unfinished: if they are gone from the inbox, the move had
