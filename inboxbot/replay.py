@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from inboxbot import actions
 from inboxbot.compose import Composer, draft_digest
 from inboxbot.config import Settings
+from inboxbot.faults import checkpoint
 from inboxbot.mail import Mailbox
 from inboxbot.model import Invitation, MessageRef, Verdict
 from inboxbot.policy.chain import Chain
@@ -142,8 +143,11 @@ class Replayer:
         here = step["from"]
         self.ledger.begin_replay(self.account, row["id"], step)  # recorded before anything is touched
         drafts_dropped = self._drop_old_draft(row, verdict)
+        checkpoint("replay-after-drop")
         new_draft = self._new_draft(row, inv, verdict)
+        checkpoint("replay-after-draft")
         location = self._move(row, here, plan) if plan.folder and plan.folder != here else here
+        checkpoint("replay-after-move")
         with self.ledger.transaction():
             if drafts_dropped:
                 self.ledger.drop_draft(self.account, row["id"])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from inboxbot import actions, digest, parse
-from inboxbot.compose import Composer, draft_digest
+from inboxbot.compose import Composer, body_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
@@ -415,7 +415,7 @@ class Worker:
 
     def _record_draft(self, ref: MessageRef, draft, folder: str, message_id: str | None, uid: str | None) -> None:
         self.ledger.set_draft(self.name, ref, message_id=message_id or draft.message_id, folder=folder, uid=uid,
-                              to=draft.to_address, digest=draft_digest(draft.raw))
+                              to=draft.to_address, digest=body_digest(draft.body))
 
     def _each(self, group: list["_Item"], write: Callable[[list["_Item"]], None], report: PassReport) -> list:
         """Do a write for the whole group; if the server refuses it, do it one by one to find the culprit.

@@ -7,7 +7,7 @@ from email.policy import default
 
 import pytest
 
-from inboxbot.compose import Composer, Owner, company_of, join_or, role_of
+from inboxbot.compose import Composer, Owner, body_digest, company_of, draft_digest, join_or, role_of
 from inboxbot.errors import TemplateError
 from inboxbot.model import Decision, Invitation, Kind, Person, Verdict
 
@@ -107,3 +107,20 @@ def test_a_broken_message_id_is_not_referenced():
     inv = replace(INV, message_id="<bad\ufffd id@example>")
     msg = parsed(Composer(OWNER).compose(inv, verdict("where_did_we_meet")))
     assert msg["In-Reply-To"] is None and msg["References"] is None
+
+
+def test_a_drafts_fingerprint_survives_the_server_and_notices_an_edit():
+    draft = Composer(OWNER).compose(replace(INV, note="Ça va? — naïve “quotes” " + "long line " * 20),
+                                    verdict("profile_question"))
+    assert draft_digest(draft.raw) == body_digest(draft.body)
+    served = draft.raw.replace(b"\n", b"\r\n")  # as an IMAP server hands it back
+    assert draft_digest(served) == body_digest(draft.body)
+    edited = parsed(draft)
+    edited.set_content(edited.get_content() + "PS: see you Tuesday\n")
+    assert draft_digest(edited.as_bytes()) != body_digest(draft.body)
+
+
+def test_a_replay_draft_for_another_template_gets_another_message_id():
+    ask, feedback = (Composer(OWNER).compose(INV, verdict(t)) for t in ("where_did_we_meet", "feedback"))
+    assert ask.message_id != feedback.message_id
+    assert ask.message_id == Composer(OWNER).compose(INV, verdict("where_did_we_meet")).message_id
