@@ -22,6 +22,7 @@ from inboxbot.compose import Composer, Owner
 from inboxbot.errors import ConfigError, InboxbotError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.policy.chain import Chain, build_chain
+from inboxbot.progress import Progress
 from inboxbot.worker import PassReport, Worker
 
 log = logging.getLogger("inboxbot")
@@ -332,7 +333,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
                 if replayer.resume():
                     print(f"{name}: finished a replay that had been interrupted")
-            total, changes = replay.compare(ledger.replayable(name, since), chain)
+            rows = ledger.replayable(name, since)
+            progress = Progress(f"{name}: replaying", len(rows))
+            total, changes = replay.compare(rows, chain, progress)
+            progress.finish()
             if replayer is not None:
                 replayer.apply(changes)
                 mailbox.close()

@@ -57,10 +57,12 @@ class Change:
                         "reason": self.reason}}
 
 
-def compare(rows: list, chain: Chain) -> tuple[int, list[Change]]:
-    """(how many decisions could be replayed, those that would change). Pure."""
+def compare(rows: list, chain: Chain, progress: Progress | None = None) -> tuple[int, list[Change]]:
+    """(how many decisions could be replayed, those that would change). Pure, but for the progress shown."""
     total, changes = 0, []
     for row in rows:
+        if progress is not None:
+            progress.advance(1)
         inv = invitation_from_json(row["invitation"])
         if inv is None or inv.error:
             continue  # no usable parsed form (or the message was unreadable): nothing to screen again
