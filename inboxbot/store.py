@@ -9,7 +9,8 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -359,9 +360,25 @@ class _Tx:
 
 def _invitation_json(inv: Invitation) -> dict:
     """The parsed form kept for later (replay re-screens it without the server), evidence included."""
-    data = asdict(inv)
-    data["kind"] = inv.kind.value
-    return data
+    return _plain(inv)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, enums and tuples as JSON values. dataclasses.asdict does the same with a deep copy of every
+    leaf, which a backlog of thousands of invitations feels."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    names = _FIELDS.get(type(value))
+    if names is None:
+        if not is_dataclass(value):
+            return value
+        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def invitation_from_json(text: str | None) -> Invitation | None:

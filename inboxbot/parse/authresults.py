@@ -15,9 +15,20 @@ from inboxbot.model import AuthResult
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s;="]+|=|;')
 
 
+_INNERMOST_COMMENT = re.compile(r"\([^()]*\)")
+
+
 def strip_comments(value: str) -> str:
     if "(" not in value:
         return value
+    if '"' not in value and "\\" not in value:  # no quoting or escapes: drop innermost comments until none is left
+        while True:
+            shorter = _INNERMOST_COMMENT.sub(" ", value)
+            if shorter == value:
+                break
+            value = shorter
+        at = value.find("(")  # an unclosed comment runs to the end
+        return value if at < 0 else value[:at] + " "
     out, depth, quoted, escaped = [], 0, False, False
     for ch in value:
         if escaped:
