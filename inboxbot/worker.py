@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from multiprocessing import get_context
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +23,7 @@ from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
 from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Decision, Invitation, Kind, MessageRef, RawMessage, Verdict
+from inboxbot.parse import pool as parse_pool
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
 from inboxbot.learning import Learner
@@ -285,12 +284,11 @@ class Worker:
         in the background, while the next batch is fetched. Returns how to get the results."""
         cores = os.cpu_count() or 1
         if len(raws) >= PARALLEL_FROM and cores > 1 and self._pool is None and not self._pool_failed:
-            self._pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"),
-                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
+            self._pool = parse_pool.start(cores)
         if self._pool is None or len(raws) < 8:
             return lambda: [parse.parse(raw) for raw in raws]
         size = max(1, len(raws) // (2 * cores))
-        futures = [self._pool.submit(_parse_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
+        futures = [self._pool.submit(parse_pool.parse_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
 
         def results() -> list[Invitation]:
             try:
@@ -516,19 +514,6 @@ class Worker:
         if self._drafts is None:
             self._drafts = self.mailbox.drafts_folder(self.folders.get("drafts", ""))
         return self._drafts
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a parse worker: leave when inboxbot is gone (killed with SIGKILL, workers would otherwise linger)."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _parse_chunk(raws: list[bytes]) -> list[Invitation]:
-    return [parse.parse(raw) for raw in raws]
 
 
 @dataclass(frozen=True)
