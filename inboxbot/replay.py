@@ -166,7 +166,7 @@ class Replayer:
         """Remove the bot's own waiting draft when the new decision wants another reply or none. Never an edited one."""
         if not row["draft_message_id"] or row["reply"] != "draft" or row["draft_fate"] is not None:
             return False
-        if verdict.template == row["template"] and self.composer is not None:
+        if verdict.template == row["template"]:
             return False  # the same reply still stands
         folder = row["draft_folder"] or self.mailbox.drafts_folder(self.folders.get("drafts", ""))
         uids = self.mailbox.find_message_id(folder, row["draft_message_id"])
