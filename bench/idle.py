@@ -77,9 +77,17 @@ def idle_poll(sizes: list[int]) -> None:
                 volume.append(counting.bytes)
                 assert sum(report.counts.values()) == 0
             session.close()
+            bare = server.client(user)  # the floor: the server's own cost of one STATUS on this mailbox
+            status_times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                bare.folder_status("INBOX", ["UIDVALIDITY", "UIDNEXT"])
+                status_times.append(time.perf_counter() - started)
+            bare.logout()
         print(f"idle poll, {size:>7,} messages: median {statistics.median(times) * 1000:6.2f} ms, "
               f"{statistics.median(commands):.0f} IMAP commands, {statistics.median(volume):.0f} bytes read "
-              f"(20 passes on one connection, Sent index on)")
+              f"(20 passes on one connection, Sent index on); a bare STATUS of the same inbox: "
+              f"{statistics.median(status_times) * 1000:.2f} ms")
 
 
 def idle_latency(count: int) -> None:

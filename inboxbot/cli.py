@@ -184,7 +184,7 @@ def make_worker(settings: config.Settings, mailbox, ledger, chain: Chain, compos
 
 class Session:
     """One account's ledger and mailbox connection. The daemon keeps it open between passes, so that a pass that
-    finds nothing new costs one STATUS round trip; any failure drops the connection and the next pass reconnects."""
+    finds nothing new costs one NOOP (the inbox stays open read-only); any failure drops the connection and the next pass reconnects."""
 
     def __init__(self, settings: config.Settings, chain: Chain, composer: Composer | None) -> None:
         self.settings, self.chain, self.composer = settings, chain, composer
@@ -213,7 +213,7 @@ class Session:
         except BaseException:
             self._drop_mailbox()
             raise
-        self.mailbox.release()
+        self.mailbox.release(keep=self.settings.folders.inbox)
         return report
 
     def _drop_mailbox(self) -> None:

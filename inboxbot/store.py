@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (account, folder, uidvalidity, uid));
 CREATE INDEX IF NOT EXISTS messages_by_message_id ON messages (account, message_id);
 CREATE INDEX IF NOT EXISTS messages_by_inviter ON messages (account, inviter_key);
+CREATE INDEX IF NOT EXISTS messages_by_state ON messages (account, state);
 CREATE TABLE IF NOT EXISTS sent_contacts (
     account TEXT NOT NULL, address TEXT NOT NULL, name TEXT, last_seen REAL NOT NULL,
     PRIMARY KEY (account, address));

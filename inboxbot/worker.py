@@ -128,7 +128,7 @@ class Worker:
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
             if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
                     not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
-                return report  # the idle poll: one STATUS round trip, whatever the size of the inbox
+                return report  # the idle poll: one round trip, whatever the size of the inbox
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "

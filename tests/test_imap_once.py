@@ -241,3 +241,27 @@ def test_a_crash_between_append_and_filing_leaves_one_draft(loaded, monkeypatch,
     assert len(folder_messages(client, "Drafts")) == 3  # one per decision that drafts, none twice
     assert len(folder_messages(client, "Invitations/Screening")) == 3
     assert len(folder_messages(client, "INBOX")) == 1
+
+
+def test_a_kept_connection_polls_with_one_noop_and_still_sees_new_mail(loaded):
+    from inboxbot import config
+    from inboxbot.cli import Session, make_composer
+    from inboxbot.policy.chain import build_chain
+    client, cfg = loaded
+    settings = config.load(cfg).accounts[0]
+    session = Session(settings, build_chain(settings), make_composer(settings))
+    try:
+        assert sum(session.run().counts.values()) == len(MESSAGES)
+        imap = session.mailbox.client._imap
+        sent: list[str] = []
+        command = imap._command
+        imap._command = lambda name, *args: sent.append(name) or command(name, *args)
+        assert sum(session.run().counts.values()) == 0
+        assert sent == ["NOOP"]  # the inbox stays open read-only between passes: no STATUS, no SELECT
+        client.append("INBOX", corpus_message("028"))
+        sent.clear()
+        report = session.run()
+        assert report.counts["ask"] == 1 and "SELECT" in sent  # noticed, and the inbox opened for writing again
+        assert len(folder_messages(client, "Invitations/Screening")) == 4
+    finally:
+        session.close()

@@ -18,8 +18,9 @@ class Mailbox(Protocol):
 
     def close(self) -> None: ...
 
-    def release(self) -> None:
-        """Between passes: let go of what a kept connection holds (the selected folder)."""
+    def release(self, keep: str | None = None) -> None:
+        """Between passes: let go of what a kept connection holds, but keep `keep` (the inbox) open read-only
+        where that makes the next idle poll cheaper (IMAP: EXAMINE, then NOOP reports new mail)."""
         ...
 
     def alive(self) -> bool:

@@ -52,6 +52,9 @@ class ImapMailbox:
         self._folders: set[str] | None = None
         self._delimiter = "/"
         self._special: dict[str, str | None] = {}  # SPECIAL-USE folders found, kept for the connection's life
+        self._view: tuple[int, int] | None = None  # (UIDVALIDITY, UIDNEXT) of the inbox kept open read-only
+        self._view_changed = False
+        self._polled = False
         self.capabilities: frozenset[str] = frozenset()
 
     # --- connection --------------------------------------------------------------------------------------------
@@ -105,25 +108,45 @@ class ImapMailbox:
             except (IMAPClientError, OSError):
                 pass
             self.client = None
-            self.selected = None
+            self.selected, self._view = None, None
 
-    def release(self) -> None:
-        """Leave the selected folder (UNSELECT): a kept connection then costs the server nothing between passes,
-        whatever the size of the folder."""
+    def release(self, keep: str | None = None) -> None:
+        """Between passes. With `keep` (the inbox), keep it open read-only (EXAMINE): the server then reports new
+        mail on the next NOOP, so the idle poll is that NOOP alone — where a STATUS can cost a server like Dovecot
+        a scan of a big Maildir. Otherwise leave the selected folder (UNSELECT)."""
+        if keep is not None and self.client is not None:
+            if self._view is None or self.selected != keep:
+                try:
+                    info = self._c().select_folder(self._name(keep), readonly=True)
+                except (IMAPClientError, OSError):
+                    return  # the next pass will find out whether the connection still works
+                self.selected, self._selected_validity = keep, int(info[b"UIDVALIDITY"])
+                uidnext = info.get(b"UIDNEXT")
+                self._view = (self._selected_validity, int(uidnext)) if uidnext is not None else None
+                self._view_changed = False
+            return
         # never CLOSE instead: it would expunge whatever the *user* marked \Deleted in the folder
         if self.selected is not None and self.client is not None and "UNSELECT" in self.capabilities:
             try:
                 self._c().unselect_folder()
             except (IMAPClientError, OSError):
                 pass  # the next pass will find out whether the connection still works
-            self.selected = None
+            self.selected, self._view = None, None
 
     def alive(self) -> bool:
         try:
-            self._c().noop()
+            self._noop()
             return True
         except (IMAPClientError, OSError, MailboxError):
             return False
+
+    def _noop(self) -> None:
+        """NOOP; with the inbox kept open, note whether the server reports a change in it."""
+        _, responses = self._c().noop()
+        self._polled = self._view is not None  # a peek right after this one needs no second NOOP
+        if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT", b"EXPUNGE", b"VANISHED")
+               for r in responses or ()):
+            self._view_changed = True
 
     def _c(self) -> imapclient.IMAPClient:
         if self.client is None:
@@ -141,6 +164,7 @@ class ImapMailbox:
                                hint="Check the [folders] section of the config.") from exc
         self.selected = folder
         self._selected_validity = int(info[b"UIDVALIDITY"]) if b"UIDVALIDITY" in info else None
+        self._view = None
         return info
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -149,6 +173,12 @@ class ImapMailbox:
         return int(self._select(folder)[b"UIDVALIDITY"])
 
     def peek(self, folder: str) -> tuple[int, int | None]:
+        if self._view is not None and self.selected == folder:
+            if not self._view_changed and not self._polled:
+                self._noop()
+            self._polled = False
+            if not self._view_changed:
+                return self._view  # nothing came or went since the inbox was opened: no STATUS needed
         try:
             status = self._c().folder_status(self._name(folder), ["UIDVALIDITY", "UIDNEXT"])
         except IMAPClientError as exc:
@@ -235,7 +265,7 @@ class ImapMailbox:
         return " ".join(f"{k}={status.get(k.encode(), '')}" for k in items)
 
     def _ensure_selected(self, folder: str) -> None:
-        if self.selected != folder:
+        if self.selected != folder or self._view is not None:  # the kept read-only view cannot be written to
             self._select(folder)
 
     def sent_folder(self, configured: str = "") -> str | None:

@@ -33,7 +33,7 @@ class MaildirMailbox:
     def alive(self) -> bool:
         return self.root is not None
 
-    def release(self) -> None:
+    def release(self, keep: str | None = None) -> None:
         pass
 
     def _folder(self, name: str, create: bool = False) -> mailbox.Maildir:
