@@ -325,9 +325,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for account in accounts:
         name = account.account.name
         ledger = Ledger(account.path(account.state.database))
+        mailbox = replayer = None
         try:
             chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
-            mailbox = replayer = None
             if args.apply:
                 mailbox = open_mailbox(account)
                 replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
@@ -339,9 +339,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress.finish()
             if replayer is not None:
                 replayer.apply(changes)
-                mailbox.close()
             results.append((name, total, changes, replayer.notes if replayer else []))
         finally:
+            if mailbox is not None:
+                mailbox.close()
             ledger.close()
     if args.json:
         print(json.dumps([{"account": name, "replayed": total, "summary": replay.summary(total, changes),

@@ -132,16 +132,15 @@ class Replayer:
     def apply(self, changes: list[Change]) -> None:
         progress = Progress(f"{self.account}: applying the replay", len(changes))
         for change in changes:
-            row = self.ledger.rows("SELECT * FROM messages WHERE id=?", change.row_id)
-            self._apply(next(row), change.inv, change.verdict)
+            self._apply(self.ledger.by_id(self.account, change.row_id), change.inv, change.verdict)
             progress.advance(1)
         progress.finish()
 
     def _apply(self, row, inv: Invitation, verdict: Verdict) -> None:
-        inbox = self.folders["inbox"]
-        here = row["location"] or row["target_folder"] or inbox
         plan = actions.plan(verdict.decision, self.folders, None, keywords=self.mailbox.supports_keywords)
-        step = json.loads(row["replay"]) if row["replay"] else {"from": here}
+        # where the message was when this replay began; a resumed replay keeps what its first attempt recorded
+        step = json.loads(row["replay"]) if row["replay"] else {
+            "from": row["location"] or row["target_folder"] or self.folders["inbox"]}
         here = step["from"]
         self.ledger.begin_replay(self.account, row["id"], step)  # recorded before anything is touched
         drafts_dropped = self._drop_old_draft(row, verdict)

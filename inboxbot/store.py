@@ -231,6 +231,9 @@ class Ledger:
     def set_draft_fate(self, account: str, row_id: int, fate: str) -> None:
         self.db.execute("UPDATE messages SET draft_fate=? WHERE account=? AND id=?", (fate, account, row_id))
 
+    def by_id(self, account: str, row_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND id=?", (account, row_id)).fetchone()
+
     def by_message_id(self, account: str, message_id: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND state=? ORDER BY id DESC "
                                "LIMIT 1", (account, message_id, DONE)).fetchone()

@@ -21,12 +21,12 @@ from inboxbot.compose import Composer, body_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
+from inboxbot.learning import Learner
 from inboxbot.mail import KEYWORD, Mailbox
 from inboxbot.model import Decision, Invitation, Kind, MessageRef, RawMessage, Verdict
 from inboxbot.parse import pool as parse_pool
 from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
-from inboxbot.learning import Learner
 from inboxbot.policy.contacts import profile_key
 from inboxbot.progress import Progress
 from inboxbot.smtp import SendError, SmtpSender
