@@ -97,13 +97,14 @@ class Composer:
         self.env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(search), undefined=jinja2.StrictUndefined,
                                         autoescape=False, keep_trailing_newline=False)
         self.env.filters.update(join_or=join_or, shorten=shorten)
+        self.names = frozenset(self.env.list_templates())  # read once: listing walks the template folders
         self._check_all()
 
     def _check_all(self) -> None:
         """Compile and trial-render every template so a mistake is a start-up error, not a mid-pass crash."""
         sample = Invitation(kind=Kind.INVITATION, network="linkedin", note="Sample note.", language="en",
                             inviter=Person(name="Sam Sample", headline="Engineer at Example", location="Somewhere"))
-        for name in self.env.list_templates():
+        for name in sorted(self.names):
             if not name.endswith(SUFFIX):
                 continue
             try:
@@ -115,11 +116,11 @@ class Composer:
             except ValueError as exc:
                 raise TemplateError(f"template {name}: {exc}") from exc
         for name in TEMPLATES:
-            if f"{name}{SUFFIX}" not in self.env.list_templates():
+            if f"{name}{SUFFIX}" not in self.names:
                 raise TemplateError(f"the template {name}{SUFFIX} is missing")
 
     def template_for(self, template: str, language: str | None) -> str:
-        if language and f"{language}/{template}{SUFFIX}" in self.env.list_templates():
+        if language and f"{language}/{template}{SUFFIX}" in self.names:
             return f"{language}/{template}{SUFFIX}"
         return f"{template}{SUFFIX}"
 
