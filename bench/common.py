@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -42,7 +43,7 @@ def ordinary_mail(i: int, rng: random.Random) -> bytes:
 
 def unique(raw: bytes, i: int) -> bytes:
     """Give a corpus message its own Message-ID and inviter, so no two look like the same person."""
-    raw = raw.replace(b"Message-ID: <", f"Message-ID: <b{i}.".encode(), 1)
+    raw = re.sub(rb"(?i)(Message-ID:\s*<)", lambda m: m.group(1) + f"b{i}.".encode(), raw, count=1)
     return raw.replace(b"/in/", f"/in/b{i}-".encode())
 
 
