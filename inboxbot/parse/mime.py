@@ -14,7 +14,6 @@ import html
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from email.parser import BytesHeaderParser
 from email.policy import compat32
 from functools import cached_property
 
@@ -134,8 +133,7 @@ class Mail:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Mail":
-        msg = split_mime(raw) if len(raw) < FAST_SPLIT_MAX else None
-        return cls(msg if msg is not None else email.message_from_bytes(raw, policy=compat32))
+        return cls(email.message_from_bytes(raw, policy=compat32))
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded and cleaned; '' when absent."""
@@ -207,75 +205,6 @@ class Mail:
         """The text part, or the HTML converted to text when the message has no usable text part."""
         text = self.text
         return text if text.strip() else self.html_text
-
-
-FAST_SPLIT_MAX = 4_000_000  # bigger messages go to the standard parser (and its limits) unchanged
-_HEADER_PARSER = BytesHeaderParser(policy=compat32)
-_BLANK_LINE = re.compile(rb"\n\r?\n")
-_LINE_END = re.compile(rb"\r?\n\Z")
-
-
-def split_mime(raw: bytes, depth: int = 0) -> Message | None:
-    """The message tree `email.message_from_bytes(raw, policy=compat32)` builds from well-formed mail, built by
-    splitting at the blank line and at the MIME boundaries instead of feeding every body line through the feed
-    parser (most of the cost of reading a notification). Headers still go through the standard parser. Returns
-    None for anything unusual — a header defect, a missing or doubled boundary, bare CRs, nested messages — which
-    then goes to the standard parser, so the result is never different, only faster."""
-    if depth > 8 or b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
-        return None
-    blank = _BLANK_LINE.search(raw)
-    if blank is None or blank.start() == 0:
-        return None
-    msg = _HEADER_PARSER.parsebytes(raw[:blank.start() + 1])
-    if msg.defects or not len(msg):
-        return None
-    body = raw[blank.end():]
-    if msg.get_content_maintype() == "message":
-        return None  # an attached message is parsed further by the standard parser
-    if msg.get_content_maintype() != "multipart":
-        msg.set_payload(body.decode("ascii", "surrogateescape"))
-        return msg
-    boundary = msg.get_boundary()
-    if not boundary:
-        return None
-    try:
-        separator = re.compile(rb"^--" + re.escape(boundary.encode("ascii")) + rb"(--)?[ \t]*\r?$", re.M)
-    except UnicodeEncodeError:
-        return None
-    marks = list(separator.finditer(body))
-    if len(marks) < 2 or not marks[-1].group(1) or any(m.group(1) for m in marks[:-1]):
-        return None  # no closing boundary, or one before the end: the standard parser knows what to make of it
-    parts = []
-    for opening, closing in zip(marks, marks[1:]):
-        start = opening.end() + (2 if body[opening.end():opening.end() + 2] == b"\r\n" else 1)
-        segment = body[start:closing.start()]
-        end = _LINE_END.search(segment)
-        if end is None:
-            return None  # two boundary lines in a row (an empty part)
-        part = split_mime(segment[:end.start()], depth + 1)
-        if part is None:
-            return None
-        parts.append(part)
-    msg.preamble = _preamble(body[:marks[0].start()])
-    after = body[marks[-1].end():]
-    # a nested part's last line end was cut off above (it belongs to the enclosing boundary); nothing at all
-    # after its closing boundary is no epilogue (None), as the standard parser has it
-    msg.epilogue = _epilogue(after) if after or depth == 0 else None
-    msg.set_payload(parts)
-    return msg
-
-
-def _preamble(data: bytes) -> str | None:
-    if not data:
-        return None
-    return _LINE_END.sub(b"", data).decode("ascii", "surrogateescape")
-
-
-def _epilogue(data: bytes) -> str:
-    for lead in (b"\r\n", b"\n"):
-        if data.startswith(lead):
-            return data[len(lead):].decode("ascii", "surrogateescape")
-    return data.decode("ascii", "surrogateescape")
 
 
 def _decode_part(part: Message) -> str:
