@@ -82,6 +82,8 @@ def compare(rows: list, chain: Chain, progress: Progress | None = None) -> tuple
 
 def summary(total: int, changes: list[Change]) -> str:
     """`14 of 312 would change: 9 ask→accept (known-contact: contacts.vcf), 5 feedback→ask (stranger)`."""
+    if not total:
+        return "nothing to replay: the state database holds no screened messages (for this period) yet"
     if not changes:
         return f"none of {total} would change"
     groups = Counter((c.transition, c.new_rule) for c in changes)

@@ -117,7 +117,8 @@ def test_replay_text_output_and_since(corpus_ledger, tmp_path, capsys):
     assert "16 of 92 would change: 16 ask→decline (collector)" in out
     assert "Olivia Brandt" in out and "collector: only the network's default note (en)" in out
     assert "Run again with --apply" in out
-    assert _replay_json(cfg, capsys, "--since", "2999-01-01")["replayed"] == 0
+    later = _replay_json(cfg, capsys, "--since", "2999-01-01")
+    assert later["replayed"] == 0 and later["summary"].startswith("nothing to replay")
     assert main(["replay", "--config", str(cfg), "--since", "yesterday"]) == 2
     assert "is not a date" in capsys.readouterr().err
 
