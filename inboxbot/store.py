@@ -93,7 +93,7 @@ class Ledger:
                              "state.database at another file.")
         if version < SCHEMA_VERSION:
             with self.transaction():
-                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if version else ():
+                for step in range(version + 1, SCHEMA_VERSION + 1) if version else ():  # a new file has them
                     for column in _ADDED_COLUMNS.get(step, ()):
                         self.db.execute(f"ALTER TABLE messages ADD COLUMN {column}")
                 for statement in filter(str.strip, _SCHEMA.split(";")):

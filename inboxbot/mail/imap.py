@@ -6,8 +6,8 @@ to MailboxError at this boundary.
 """
 from __future__ import annotations
 
-import select
 import re
+import select
 import socket
 import ssl
 import threading
