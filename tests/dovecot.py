@@ -74,12 +74,18 @@ class Dovecot:
         if started.returncode != 0:
             raise RuntimeError("Dovecot did not start:\n" + (d / "start.log").read_text()
                         + ((d / "dovecot.log").read_text() if (d / "dovecot.log").exists() else ""))
-        for _ in range(100):
+        # The master listens before it daemonises but writes master.pid only afterwards; wait for both, or a
+        # stop() right after start() finds no pid file and leaves a running server behind.
+        pid_file = d / "run" / "master.pid"
+        for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                if pid_file.exists() and pid_file.read_text().strip():
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"Dovecot did not come up within 10 s; see {d / 'dovecot.log'}")
 
     def set_quota(self, storage: str) -> None:
         """Give every user a storage quota (e.g. "40K") and restart."""
@@ -109,9 +115,9 @@ class Dovecot:
                 os.kill(p, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for _ in range(200):
+        for attempt in range(600):
             try:
-                os.kill(pid, 0)
+                os.kill(pid, signal.SIGKILL if attempt == 400 else 0)  # a loaded machine gets 20 s, then KILL
             except ProcessLookupError:
                 break
             time.sleep(0.05)
