@@ -1,10 +1,15 @@
 """The parser never raises: mangled corpus messages, hostile structures and huge inputs all get an answer."""
 from __future__ import annotations
 
+import email
+import re
+from email.policy import compat32
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import parse
+from inboxbot.parse.mime import Mail, _split_headers
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -83,3 +88,44 @@ def test_invalid_charset_and_encoded_word_injection():
     inv = parse(raw)
     assert inv.kind is Kind.INVITATION and inv.inviter.name == "Eve Example"
     assert inv.inviter.profile_url == "https://www.linkedin.com/in/eve"
+
+
+# --- the header fast path: the same fields as the feed parser, or the feed parser itself ----------------------------
+
+REAL = [p.read_bytes() for p in sorted((CORPUS.parent / "real_samples").glob("*.eml"))]
+
+
+def _feed_parser_fields(raw: bytes) -> list[tuple[str, str]]:
+    return email.message_from_bytes(raw, policy=compat32).raw_items()
+
+
+def test_header_blocks_split_as_the_feed_parser_splits_them():
+    for raw in SAMPLES + REAL:
+        head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0] + b"\n\n"
+        for block in (raw, head, head.replace(b"\n", b"\r\n"), head.rstrip(b"\n")):
+            fast = _split_headers(block)
+            assert fast is not None, "a plain header block must take the fast path"
+            assert list(fast.raw_items()) == list(_feed_parser_fields(block))
+
+
+_PIECES = st.sampled_from(["Subject", "X-LinkedIn-Class", "From", ":", " ", "\t", "a", "=?utf-8?q?=C3=A9?=", "\r\n",
+                           "\n", "\r", "\n ", "\r\n\t", "From ", "\xe9", ";", "\n\n", "\x00", "\x0c"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_PIECES, max_size=30))
+def test_any_header_block_gives_the_feed_parsers_fields_or_goes_to_it(pieces):
+    _same_fields("".join(pieces).encode("latin-1"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_mangled_messages_give_the_feed_parsers_fields(raw):
+    _same_fields(raw)
+
+
+def _same_fields(block: bytes) -> None:
+    fast = _split_headers(block)
+    if fast is not None:
+        assert list(fast.raw_items()) == list(_feed_parser_fields(block))
+    assert list(Mail.from_headers(block).msg.raw_items()) == list(_feed_parser_fields(block))

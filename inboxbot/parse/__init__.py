@@ -35,7 +35,7 @@ def claims_network(raw_headers: bytes) -> bool:
     """Whether a message (its header block is enough) claims to come from a social network: only those need their
     body read. A message that claims nothing is `other`, whatever its body says. Never raises."""
     try:
-        return _might_claim(raw_headers) and _claim(Mail.from_bytes(raw_headers))[0] is not None
+        return _might_claim(raw_headers) and _claim(Mail.from_headers(raw_headers))[0] is not None
     except Exception:
         return True  # unreadable headers: let the full parse decide and say why
 
@@ -62,7 +62,7 @@ def _might_claim(raw_headers: bytes) -> bool:
 def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
     """(address, display name) of every To/Cc recipient of a (sent) message's headers. Never raises."""
     try:
-        mail = Mail.from_bytes(raw_headers)
+        mail = Mail.from_headers(raw_headers)
         values = [decode_header_value(v) for name in ("To", "Cc") for v in mail.headers(name)]
         pairs = email.utils.getaddresses(values)
     except Exception:
@@ -73,7 +73,7 @@ def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
 def message_id_of(raw_headers: bytes) -> str | None:
     """The Message-ID of a message's headers. Never raises."""
     try:
-        return _message_id(Mail.from_bytes(raw_headers))
+        return _message_id(Mail.from_headers(raw_headers))
     except Exception:
         return None
 
