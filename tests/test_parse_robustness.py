@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import parse
-from inboxbot.parse.mime import Mail, _split_headers
+from inboxbot.parse.mime import Mail, _split_headers, split_mime
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -129,3 +129,59 @@ def _same_fields(block: bytes) -> None:
     if fast is not None:
         assert list(fast.raw_items()) == list(_feed_parser_fields(block))
     assert list(Mail.from_headers(block).msg.raw_items()) == list(_feed_parser_fields(block))
+
+
+# --- the fast MIME split gives the feed parser's tree, or declines ------------------------------------------------
+
+def _tree(msg):
+    # the stored payload, not get_payload(): that decodes mangled bytes with the declared charset, and may raise
+    if msg.is_multipart():
+        return (list(msg.raw_items()), msg.preamble, msg.epilogue, tuple(_tree(p) for p in msg._payload))
+    return (list(msg.raw_items()), msg._payload)
+
+
+def _same_or_declined(raw: bytes) -> bool:
+    fast = split_mime(raw)
+    if fast is not None:
+        assert _tree(fast) == _tree(email.message_from_bytes(raw, policy=compat32))
+    return fast is not None
+
+
+def test_the_fast_split_is_the_feed_parsers_tree_for_the_corpus_and_real_samples():
+    taken = [_same_or_declined(raw) for raw in SAMPLES + REAL]
+    assert sum(taken) >= 0.9 * len(taken)  # the fast path is the usual one, not a rarely used twin
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_the_fast_split_is_the_feed_parsers_tree_for_mangled_mail(raw):
+    _same_or_declined(raw)
+
+
+@st.composite
+def multiparts(draw, depth=0):
+    """Multipart structures with odd preambles, epilogues, whitespace after boundaries and either line ending."""
+    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
+    boundary = draw(st.sampled_from([b"b", b"=_x.1", b"----=_Part_0_1.2", b"a'(b)+_,-./:=?"]))
+    text = st.sampled_from([b"", b"hello", b"--b", b"--bb", b"line" + b"\n" * 3 + b"x", b"=C3=A9t=C3=A9", b" ",
+                            b"\n", eol + eol, b"\xe9t\xe9"])
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        if depth < 2 and draw(st.booleans()):
+            parts.append(draw(multiparts(depth + 1)))
+        else:
+            parts.append(b"Content-Type: text/plain; charset=utf-8" + eol + b"Content-Transfer-Encoding: "
+                         + draw(st.sampled_from([b"7bit", b"quoted-printable"])) + eol + eol + draw(text))
+    quoted = b'"' + boundary + b'"' if draw(st.booleans()) else boundary
+    out = b"Content-Type: multipart/" + draw(st.sampled_from([b"mixed", b"alternative"])) + b"; boundary=" + quoted
+    out += eol + eol + draw(text) + (eol if draw(st.booleans()) else b"")
+    for part in parts:
+        out += b"--" + boundary + draw(st.sampled_from([b"", b" ", b"\t "])) + eol + part + eol
+    out += b"--" + boundary + b"--" + draw(st.sampled_from([b"", eol, eol + b"epilogue" + eol, eol + eol]))
+    return out
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(multiparts())
+def test_the_fast_split_is_the_feed_parsers_tree_for_odd_structures(raw):
+    _same_or_declined(b"From: a@example.com" + (b"\r\n" if b"\r\n" in raw else b"\n") + raw)

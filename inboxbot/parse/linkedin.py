@@ -43,6 +43,8 @@ _WOULD_LIKE = re.compile(r"^\s*(.+?) would like to connect on LinkedIn\b", re.I)
 _WAITING = re.compile(r"^\s*(.+?) is waiting for your response\s*$", re.I)
 _COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
 _TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
+_ACTION_WORD = re.compile(r"(accept|view|confirm)\b", re.I)
+_PROFILE_URL = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)", re.I)
 
 
 def read(mail: Mail) -> Fields:
@@ -51,7 +53,9 @@ def read(mail: Mail) -> Fields:
         return Fields(kind=kind, why_kind=why)
     display, from_addr = mail.address("From")
     if mail.text.strip():
-        text = "\n".join(_cut_glued_markup(line) for line in mail.text.split("\n"))
+        text = mail.text
+        if _TEXT_CUT.search(text):
+            text = "\n".join(_cut_glued_markup(line) for line in text.split("\n"))
         card, note_lines, phrase_name = _layout(_body_lines(text))
     else:
         text = mail.html_text + "\n" + "\n".join(_html_action_links(mail))
@@ -66,14 +70,15 @@ def read(mail: Mail) -> Fields:
         location = _location_from_html(mail, name, headline)
     links = [u for u in urls_in(text) if _ACCEPT_URL.search(u) or _is_profile(u)]
     accept = next((u for u in links if _ACCEPT_URL.search(u)), None)
-    labelled = [u for u in _action_links(text) if _is_profile(u)]
+    actions = _action_links(text)
+    labelled = [u for u in actions if _is_profile(u)]
     profile = next((_clean_profile(u) for u in labelled + links if _is_profile(u)), None)
     email = _inviter_email(mail, from_addr)
     return Fields(
         kind=kind, why_kind=why,
         inviter=Person(name=name, headline=headline, location=location, email=email, profile_url=profile),
         note_text=_join_note(note_lines, name), mutual_connections=mutual, accept_url=accept,
-        action_links=tuple(_action_links(text) + _html_action_links(mail)))
+        action_links=tuple(actions + _html_action_links(mail)))
 
 
 def _kind(mail: Mail) -> tuple[Kind, str]:
@@ -237,7 +242,7 @@ def _join_note(lines: list[str], name: str | None) -> str | None:
 
 
 def _is_profile(url: str) -> bool:
-    return bool(re.search(r"linkedin\.com/(comm/)?(in/|profile/view\?)", url, re.I))
+    return bool(_PROFILE_URL.search(url))
 
 
 def _clean_profile(url: str) -> str:
@@ -251,7 +256,8 @@ def _action_links(text: str) -> list[str]:
     out = []
     lines = lines_of(text)
     for i, line in enumerate(lines):
-        if _LINK_LABEL.match(line.strip()) or re.match(r"^(accept|view|confirm)\b", line.strip(), re.I):
+        stripped = line.strip()
+        if _ACTION_WORD.match(stripped) or _LINK_LABEL.match(stripped):
             found = urls_in(line) or (urls_in(lines[i + 1]) if i + 1 < len(lines) else [])
             out.extend(found)
     return out

@@ -133,7 +133,8 @@ class Mail:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Mail":
-        return cls(email.message_from_bytes(raw, policy=compat32))
+        msg = split_mime(raw) if len(raw) < FAST_SPLIT_MAX else None
+        return cls(msg if msg is not None else email.message_from_bytes(raw, policy=compat32))
 
     @classmethod
     def from_headers(cls, raw_headers: bytes) -> "Mail":
@@ -214,6 +215,7 @@ class Mail:
         return text if text.strip() else self.html_text
 
 
+FAST_SPLIT_MAX = 4_000_000  # bigger messages go to the feed parser (and its limits) unchanged
 # patterns that start with a literal LF: the regex engine scans for it quickly (an optional CR first makes it crawl)
 _HEADER_BLOCK_END = re.compile(r"\n\r?\n")
 _FIELD_BREAK = re.compile(r"\n(?![ \t])")
@@ -232,7 +234,11 @@ def _split_headers(raw_headers: bytes) -> Message | None:
         return Message()  # no headers at all
     end = _HEADER_BLOCK_END.search(text)
     block = text[:end.start()] if end else text.removesuffix("\n")
-    block = block.removesuffix("\r")
+    return _fields(block.removesuffix("\r"))
+
+
+def _fields(block: str) -> Message | None:
+    """The Message of a header block without its final line end, or None if it is not plain."""
     if not _FIELD_START.match(block) or _NOT_A_FIELD.search(block) or _STRAY_CR.search(block):
         return None
     msg = Message()
@@ -240,6 +246,61 @@ def _split_headers(raw_headers: bytes) -> Message | None:
         name, _, value = field_text.partition(":")
         msg.set_raw(name, value.lstrip(" \t").removesuffix("\r"))
     return msg
+
+
+def split_mime(raw: bytes) -> Message | None:
+    """The tree `email.message_from_bytes(raw, policy=compat32)` builds from well-formed mail, built by splitting
+    at the blank lines and the MIME boundaries instead of feeding every line through the feed parser (a third
+    of the cost of reading a notification). None for anything unusual — a header defect, a missing or doubled
+    boundary, stray CRs, attached messages, deep nesting — which then goes to the feed parser: the result is never
+    different, only faster."""
+    text = raw.decode("ascii", "surrogateescape")
+    return None if _STRAY_CR.search(text) else _split_part(text, 0)
+
+
+def _split_part(text: str, depth: int) -> Message | None:
+    end = _HEADER_BLOCK_END.search(text)
+    if depth > 8 or end is None or end.start() == 0:
+        return None
+    msg = _fields(text[:end.start()].removesuffix("\r"))
+    if msg is None:
+        return None
+    body = text[end.end():]
+    maintype = msg.get_content_maintype()
+    if maintype == "message":
+        return None  # an attached message is parsed further by the feed parser
+    if maintype != "multipart":
+        msg.set_payload(body)
+        return msg
+    boundary = msg.get_boundary()
+    if not boundary:
+        return None
+    separator = re.compile(r"^--" + re.escape(boundary) + r"(--)?[ \t]*\r?$", re.M)
+    marks = list(separator.finditer(body))
+    if len(marks) < 2 or not marks[-1].group(1) or any(m.group(1) for m in marks[:-1]):
+        return None  # no closing boundary, or one before the end: the feed parser knows what to make of it
+    parts = []
+    for opening, closing in zip(marks, marks[1:]):
+        part = _without_line_end(body[opening.end() + 1:closing.start()])  # the match ends before the LF
+        part = _split_part(part, depth + 1) if part is not None else None
+        if part is None:
+            return None  # an empty part (two boundary lines in a row) or an unusual one
+        parts.append(part)
+    preamble = body[:marks[0].start()]
+    stripped = _without_line_end(preamble)
+    msg.preamble = (preamble if stripped is None else stripped) if preamble else None
+    after = body[marks[-1].end():]
+    # a nested part's last line end was cut off above (it belongs to the enclosing boundary); nothing at all
+    # after its closing boundary is no epilogue (None), as the feed parser has it
+    msg.epilogue = after.removeprefix("\r\n" if after.startswith("\r\n") else "\n") if after or depth == 0 else None
+    msg.set_payload(parts)
+    return msg
+
+
+def _without_line_end(text: str) -> str | None:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else None
 
 
 def _decode_part(part: Message) -> str:
