@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import parse
+from inboxbot.parse.base import search_folded
 from inboxbot.parse.mime import Mail, _split_headers, split_mime
 from tests.conftest import CORPUS
 
@@ -185,3 +186,11 @@ def multiparts(draw, depth=0):
 @given(multiparts())
 def test_the_fast_split_is_the_feed_parsers_tree_for_odd_structures(raw):
     _same_or_declined(b"From: a@example.com" + (b"\r\n" if b"\r\n" in raw else b"\n") + raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="LlIiNnKkEeDdıİ.com/-_?ſK", max_size=30))
+def test_folded_search_matches_as_ignorecase_does(text):
+    pattern = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)")
+    assert search_folded(pattern, text) == bool(re.search(pattern.pattern, text, re.I))
+    assert search_folded(pattern, "https://www.LinkedIn.com/IN/x")

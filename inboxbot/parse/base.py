@@ -77,6 +77,15 @@ def strip_tracking(url: str, keep: frozenset[str] = frozenset()) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
+def search_folded(pattern: re.Pattern, text: str) -> bool:
+    """Whether a lower-case pattern occurs in text, ignoring case. ASCII text is lower-cased and searched
+    case-sensitively, several times faster than IGNORECASE on an alternation; other text keeps IGNORECASE's
+    Unicode matching (which also lets "i" match a dotless "ı")."""
+    if text.isascii():
+        return pattern.search(text.lower()) is not None
+    return re.search(pattern.pattern, text, re.I) is not None
+
+
 def urls_in(text: str) -> list[str]:
     return [u.rstrip(".,;") for u in URL_RE.findall(text)]
 

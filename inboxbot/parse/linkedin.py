@@ -6,8 +6,8 @@ import html
 import re
 
 from inboxbot.model import Kind, Person
-from inboxbot.parse.base import (Fields, Network, fold, host_of, lines_of, personal_address, strip_display_suffix,
-                                 strip_tracking, urls_in)
+from inboxbot.parse.base import (Fields, Network, fold, host_of, lines_of, personal_address, search_folded,
+                                 strip_display_suffix, strip_tracking, urls_in)
 from inboxbot.parse.mime import Mail, html_chunks
 
 DOMAINS = ("linkedin.com",)
@@ -24,7 +24,7 @@ _INVITE_SUBJECT = re.compile(r"(invitation to connect on linkedin|join my networ
                              r"linkedin network|^i want to connect$|undangan untuk terhubung di linkedin)", re.I)
 _ACCEPT_SUBJECT = re.compile(r"(start a conversation with your new connection|connections, experience, and more$)",
                              re.I)
-_ACCEPT_URL = re.compile(r"(invite-accept|accept-invitation|invitationid=|sharedkey=|/blk/I\d+_55/|/isd/)", re.I)
+_ACCEPT_URL = re.compile(r"invite-accept|accept-invitation|invitationid=|sharedkey=|/blk/i\d+_55/|/isd/")  # folded
 _EK = re.compile(r"[?&]ek=([A-Za-z0-9_]+)")
 
 _LINK_LABEL = re.compile(
@@ -44,7 +44,7 @@ _WAITING = re.compile(r"^\s*(.+?) is waiting for your response\s*$", re.I)
 _COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
 _TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
 _ACTION_WORD = re.compile(r"(accept|view|confirm)\b", re.I)
-_PROFILE_URL = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)", re.I)
+_PROFILE_URL = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)")  # searched folded
 
 
 def read(mail: Mail) -> Fields:
@@ -68,8 +68,8 @@ def read(mail: Mail) -> Fields:
     mutual = next((int(re.sub(r"\D", "", c)) for c in card if _COUNT.match(c)), None)
     if location is None and name and card:
         location = _location_from_html(mail, name, headline)
-    links = [u for u in urls_in(text) if _ACCEPT_URL.search(u) or _is_profile(u)]
-    accept = next((u for u in links if _ACCEPT_URL.search(u)), None)
+    links = [u for u in urls_in(text) if _is_accept(u) or _is_profile(u)]
+    accept = next((u for u in links if _is_accept(u)), None)
     actions = _action_links(text)
     labelled = [u for u in actions if _is_profile(u)]
     profile = next((_clean_profile(u) for u in labelled + links if _is_profile(u)), None)
@@ -104,7 +104,7 @@ def _kind(mail: Mail) -> tuple[Kind, str]:
         return Kind.REMINDER, "reminder subject"
     if any(_INVITE_TEMPLATES.search(k) for k in keys) or _INVITE_SUBJECT.search(subject):
         return Kind.INVITATION, "invitation subject or template key"
-    if any(_ACCEPT_URL.search(u) for u in urls_in(text)) and re.search(
+    if any(_is_accept(u) for u in urls_in(text)) and re.search(
             r"(requested to add you|would like to connect|confirm that you know)", text, re.I):
         return Kind.INVITATION, "invitation wording and accept link"
     if re.search(r"has accepted your invitation", text, re.I):
@@ -242,7 +242,11 @@ def _join_note(lines: list[str], name: str | None) -> str | None:
 
 
 def _is_profile(url: str) -> bool:
-    return bool(_PROFILE_URL.search(url))
+    return search_folded(_PROFILE_URL, url)
+
+
+def _is_accept(url: str) -> bool:
+    return search_folded(_ACCEPT_URL, url)
 
 
 def _clean_profile(url: str) -> str:

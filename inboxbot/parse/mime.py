@@ -275,13 +275,15 @@ def _split_part(text: str, depth: int) -> Message | None:
     boundary = msg.get_boundary()
     if not boundary:
         return None
-    separator = re.compile(r"^--" + re.escape(boundary) + r"(--)?[ \t]*\r?$", re.M)
-    marks = list(separator.finditer(body))
+    # searched for after a LF (in the body with one put in front, hence the offsets of one): a literal start is
+    # found quickly, a "^" in multi-line mode is tried at every position
+    separator = re.compile(r"\n--" + re.escape(boundary) + r"(--)?[ \t]*\r?$", re.M)
+    marks = list(separator.finditer("\n" + body))
     if len(marks) < 2 or not marks[-1].group(1) or any(m.group(1) for m in marks[:-1]):
         return None  # no closing boundary, or one before the end: the feed parser knows what to make of it
     parts = []
     for opening, closing in zip(marks, marks[1:]):
-        part = _without_line_end(body[opening.end() + 1:closing.start()])  # the match ends before the LF
+        part = _without_line_end(body[opening.end():closing.start()])  # the match ends before the LF
         part = _split_part(part, depth + 1) if part is not None else None
         if part is None:
             return None  # an empty part (two boundary lines in a row) or an unusual one
@@ -289,7 +291,7 @@ def _split_part(text: str, depth: int) -> Message | None:
     preamble = body[:marks[0].start()]
     stripped = _without_line_end(preamble)
     msg.preamble = (preamble if stripped is None else stripped) if preamble else None
-    after = body[marks[-1].end():]
+    after = body[marks[-1].end() - 1:]
     # a nested part's last line end was cut off above (it belongs to the enclosing boundary); nothing at all
     # after its closing boundary is no epilogue (None), as the feed parser has it
     msg.epilogue = after.removeprefix("\r\n" if after.startswith("\r\n") else "\n") if after or depth == 0 else None
