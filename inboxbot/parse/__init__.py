@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
@@ -145,6 +146,7 @@ def _claim(mail: Mail) -> tuple[Network | None, str]:
     return None, "no network's domain, headers, sender name or subject"
 
 
+@lru_cache(maxsize=4096)  # an inbox's senders come from few domains, asked about again and again
 def _lookalike(domain: str, net: Network) -> bool:
     """linkedln.com, linkedin.com.example.net, linkedin-mail.net, facebookmail.example: not the network's own."""
     labels = re.split(r"[.\-_]", domain.lower())
