@@ -234,7 +234,7 @@ class Worker:
                 report.skipped += 1
             elif KEYWORD in raw.flags and row is None:
                 report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            elif others_ignored and row is None and not self._timed("parse", parse.claims_network, raw.raw):
+            elif others_ignored and row is None and not self._timed("header check", parse.claims_network, raw.raw):
                 self._record_not_from_a_network(raw, report)
                 passed_over.append(raw.ref.uid)
             else:
@@ -249,12 +249,12 @@ class Worker:
         return _Prepared(batch, candidates, self._start_parsing([raw.raw for raw, _ in candidates]))
 
     def _finish_batch(self, prepared: "_Prepared", report: PassReport, dry_run: bool) -> bool:
-        with self._stage("parse"):
+        with self._stage("parse+screen"):
             parsed = prepared.parsed()
         items: list[_Item] = []
         complete = True
-        for (raw, row), inv in zip(prepared.candidates, parsed):
-            items.append(self._decide(raw, row, inv, report))
+        for (raw, row), (inv, verdict) in zip(prepared.candidates, parsed):
+            items.append(self._decide(raw, row, inv, verdict, report))
             if self.should_stop():
                 complete = False
                 break
@@ -279,18 +279,18 @@ class Worker:
         log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
-    def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[Invitation]]:
-        """Parsing is most of the CPU a backlog costs: once a pass meets a big batch, it is parsed on every core,
-        in the background, while the next batch is fetched. Returns how to get the results."""
+    def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[tuple[Invitation, Verdict]]]:
+        """Parsing and screening are most of the CPU a backlog costs: once a pass meets a big batch, they run on
+        every core, in the background, while the next batch is fetched. Returns how to get the results."""
         cores = os.cpu_count() or 1
         if len(raws) >= PARALLEL_FROM and cores > 1 and self._pool is None and not self._pool_failed:
-            self._pool = parse_pool.start(cores)
+            self._pool = parse_pool.start(cores, self.chain)
         if self._pool is None or len(raws) < 8:
-            return lambda: [parse.parse(raw) for raw in raws]
+            return lambda: [parse_pool.screened(raw, self.chain) for raw in raws]
         size = max(1, len(raws) // (2 * cores))
-        futures = [self._pool.submit(parse_pool.parse_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
+        futures = [self._pool.submit(parse_pool.screen_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
 
-        def results() -> list[Invitation]:
+        def results() -> list[tuple[Invitation, Verdict]]:
             try:
                 return [inv for future in futures for inv in future.result()]
             except (BrokenProcessPool, OSError) as exc:  # no way to run processes here: parse in this one
@@ -298,16 +298,15 @@ class Worker:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
                 self._pool, self._pool_failed = None, True
-                return [parse.parse(raw) for raw in raws]
+                return [parse_pool.screened(raw, self.chain) for raw in raws]
         return results
 
-    def _decide(self, raw: RawMessage, row, inv: Invitation, report: PassReport) -> "_Item":
-        """Screen, compose and plan one parsed message. Pure but for ledger reads."""
+    def _decide(self, raw: RawMessage, row, inv: Invitation, verdict: Verdict, report: PassReport) -> "_Item":
+        """Compose and plan one screened message. Pure but for ledger reads."""
         ref = raw.ref
         if row is None and self.ledger.handled_message_id(self.name, inv.message_id) is not None:
             report.skipped += 1
             return _Item(ref, row, inv, None, None, None, "duplicate")
-        verdict = self._timed("screen", self.chain.screen, inv)
         key = inviter_key(inv)
         with self._stage("render"):
             draft, remark = self._draft_for(inv, verdict, key, ref)
@@ -522,7 +521,7 @@ class _Prepared:
 
     batch: list[RawMessage]
     candidates: list[tuple[RawMessage, object]]
-    parsed: Callable[[], list[Invitation]]
+    parsed: Callable[[], list[tuple[Invitation, Verdict]]]
 
 
 @dataclass(frozen=True, eq=False)

@@ -57,6 +57,34 @@ def corpus_ledger(tmp_path):
     return text, names, root
 
 
+@pytest.fixture
+def pool_starts(monkeypatch):
+    """The chains the parse-and-screen pool was started with during a test."""
+    from inboxbot.parse import pool
+    started = []
+
+    def spy(workers, chain):
+        started.append(chain)
+        return real(workers, chain)
+    real = pool.start
+    monkeypatch.setattr(pool, "start", spy)
+    return started
+
+
+def test_a_backlog_is_screened_on_every_core_as_in_one_process(pool_starts, corpus_ledger, tmp_path, caplog):
+    """The whole corpus is one batch big enough for the pool: its workers parse and screen with the pass's chain
+    and decide every message as the labels say (no silent fall-back to one process)."""
+    _, names, _ = corpus_ledger
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: nothing runs in parallel")
+    assert len(pool_starts) == 1
+    assert not [r for r in caplog.get_records("setup") if "in parallel failed" in r.getMessage()]
+    db = sqlite3.connect(tmp_path / "state.db")
+    decided = {names[mid]: decision for mid, decision in db.execute("SELECT message_id, decision FROM messages")}
+    expected = {name: label["decision"] for name, label in LABELS.items() if name in decided}
+    assert len(expected) >= 90 and {name: decided[name] for name in expected} == expected
+
+
 def _variant(tmp_path: Path, text: str, old: str, new: str) -> Path:
     assert old in text
     path = tmp_path / "new.toml"

@@ -1,5 +1,6 @@
-"""Parsing on every core for a backlog: a spawn process pool whose workers import only the parser (not the worker,
-the composer or jinja2) and leave when inboxbot is gone."""
+"""Parsing and screening on every core for a backlog: a spawn process pool whose workers import only the parser
+and the policy (not the worker, the composer or jinja2), get the pass's chain once, and leave when inboxbot is
+gone."""
 from __future__ import annotations
 
 import os
@@ -7,25 +8,41 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from typing import TYPE_CHECKING
 
-from inboxbot.model import Invitation
+from inboxbot.model import Invitation, Verdict
 from inboxbot.parse import parse
 
+if TYPE_CHECKING:
+    from inboxbot.policy.chain import Chain
 
-def start(workers: int) -> ProcessPoolExecutor:
+_chain: Chain | None = None  # in a worker: the chain of the pass that started it
+
+
+def start(workers: int, chain: Chain) -> ProcessPoolExecutor:
     # spawn, not fork: the daemon has threads (IDLE watchers, the scheduler), and forking a threaded process can
     # copy a lock in a held state
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+                               initializer=_start_worker, initargs=(os.getpid(), chain))
 
 
-def parse_chunk(raws: list[bytes]) -> list[Invitation]:
-    return [parse(raw) for raw in raws]
+def screened(raw: bytes, chain: Chain) -> tuple[Invitation, Verdict]:
+    """Read one message and screen it: the pure middle of a pass, the same in a worker and in inboxbot."""
+    inv = parse(raw)
+    return inv, chain.screen(inv)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In a parse worker: leave when inboxbot is gone (killed with SIGKILL, workers would otherwise linger)."""
+def screen_chunk(raws: list[bytes]) -> list[tuple[Invitation, Verdict]]:
+    assert _chain is not None, "a pool worker gets its chain when it starts"
+    return [screened(raw, _chain) for raw in raws]
+
+
+def _start_worker(parent: int, chain: Chain) -> None:
+    global _chain
+    _chain = chain
+
     def watch() -> None:
+        """Leave when inboxbot is gone (killed with SIGKILL, workers would otherwise linger)."""
         while os.getppid() == parent:
             time.sleep(1)
         os._exit(0)
