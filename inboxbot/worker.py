@@ -292,7 +292,7 @@ class Worker:
 
         def results() -> list[tuple[Invitation, Verdict]]:
             try:
-                return [inv for future in futures for inv in future.result()]
+                return [pair for future in futures for pair in future.result()]
             except (BrokenProcessPool, OSError) as exc:  # no way to run processes here: parse in this one
                 log.warning("%s: parsing in parallel failed (%s); going on in one process", self.name, exc)
                 if self._pool is not None:
