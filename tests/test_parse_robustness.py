@@ -171,10 +171,12 @@ def multiparts(draw, depth=0):
         if depth < 2 and draw(st.booleans()):
             parts.append(draw(multiparts(depth + 1)))
         else:
-            parts.append(b"Content-Type: text/plain; charset=utf-8" + eol + b"Content-Transfer-Encoding: "
-                         + draw(st.sampled_from([b"7bit", b"quoted-printable"])) + eol + eol + draw(text))
+            typed = draw(st.sampled_from([b"Content-Type: text/plain; charset=utf-8" + eol, b""]))
+            parts.append(typed + b"Content-Transfer-Encoding: " + draw(st.sampled_from([b"7bit", b"quoted-printable"]))
+                         + eol + eol + draw(text))
     quoted = b'"' + boundary + b'"' if draw(st.booleans()) else boundary
-    out = b"Content-Type: multipart/" + draw(st.sampled_from([b"mixed", b"alternative"])) + b"; boundary=" + quoted
+    subtype = draw(st.sampled_from([b"mixed", b"alternative", b"digest"]))
+    out = b"Content-Type: multipart/" + subtype + b"; boundary=" + quoted
     out += eol + eol + draw(text) + (eol if draw(st.booleans()) else b"")
     for part in parts:
         out += b"--" + boundary + draw(st.sampled_from([b"", b" ", b"\t "])) + eol + part + eol

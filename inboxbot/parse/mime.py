@@ -273,8 +273,8 @@ def _split_part(text: str, depth: int) -> Message | None:
         msg.set_payload(body)
         return msg
     boundary = msg.get_boundary()
-    if not boundary:
-        return None
+    if not boundary or msg.get_content_subtype() == "digest":
+        return None  # a digest's parts default to attached messages, which the feed parser reads further
     # searched for after a LF (in the body with one put in front, hence the offsets of one): a literal start is
     # found quickly, a "^" in multi-line mode is tried at every position
     separator = re.compile(r"\n--" + re.escape(boundary) + r"(--)?[ \t]*\r?$", re.M)
