@@ -8,7 +8,7 @@ from email.policy import compat32
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
-from inboxbot.parse import parse
+from inboxbot.parse import claims_network, parse
 from inboxbot.parse.base import search_folded
 from inboxbot.parse.mime import Mail, _split_headers, split_mime
 from tests.conftest import CORPUS
@@ -196,3 +196,25 @@ def test_folded_search_matches_as_ignorecase_does(text):
     pattern = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)")
     assert search_folded(pattern, text) == bool(re.search(pattern.pattern, text, re.I))
     assert search_folded(pattern, "https://www.LinkedIn.com/IN/x")
+
+
+# --- the header check in front of the full parse: it may let too much through, never too little -------------------
+
+def _header_block(raw: bytes) -> bytes:
+    return re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0] + b"\n\n"
+
+
+def test_the_header_check_passes_every_message_that_claims_a_network_and_stops_the_rest():
+    for raw in SAMPLES + REAL:
+        assert claims_network(_header_block(raw)) == (parse(raw).network is not None)
+    # a look-alike sender alone, with no network named anywhere, is a claim (a forgery to quarantine)
+    assert claims_network(b"From: Security <security@linkedln-mail.net>\nSubject: Verify your account\n\n")
+    assert claims_network(b"From: =?utf-8?q?Linked=49n?= <news@example.org>\nSubject: hello\n\n")
+    assert not claims_network(b"From: Ann <ann@example.org>\nSubject: I sent you an invite\n\n")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mangled())
+def test_the_header_check_never_stops_a_mangled_message_that_claims_a_network(raw):
+    if parse(raw).network is not None:
+        assert claims_network(_header_block(raw))
