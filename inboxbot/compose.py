@@ -179,6 +179,8 @@ class Composer:
 
 def _encoded(value: str) -> str:
     """A header value as RFC 2047 encoded words when it is not ASCII, folded when long."""
+    if value.isascii() and len(value) <= 76:
+        return value  # what Header would give back (a backlog's thousands of drafts skip building one)
     return Header(value, "us-ascii" if value.isascii() else "utf-8", maxlinelen=76).encode()
 
 

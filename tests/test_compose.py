@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import email
 from dataclasses import replace
+from email.header import Header
 from email.policy import default
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from inboxbot.compose import Composer, Owner, body_digest, company_of, draft_digest, join_or, role_of
+from inboxbot.compose import (Composer, Owner, _encoded, body_digest, company_of, draft_digest, join_or,
+                              role_of)
 from inboxbot.errors import TemplateError
 from inboxbot.model import Decision, Invitation, Kind, Person, Verdict
 
@@ -124,3 +127,14 @@ def test_a_replay_draft_for_another_template_gets_another_message_id():
     ask, feedback = (Composer(OWNER).compose(INV, verdict(t)) for t in ("where_did_we_meet", "feedback"))
     assert ask.message_id != feedback.message_id
     assert ask.message_id == Composer(OWNER).compose(INV, verdict("where_did_we_meet")).message_id
+
+
+_WORDS = st.lists(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=14),
+                  max_size=12)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_WORDS)
+def test_ascii_subjects_are_what_header_encoding_gives(words):
+    value = " ".join(words)  # single-spaced, as clean_header_text leaves it
+    assert _encoded(value) == Header(value, "us-ascii", maxlinelen=76).encode()
