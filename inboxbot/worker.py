@@ -29,6 +29,7 @@ from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
 from inboxbot.policy.contacts import profile_key
 from inboxbot.progress import Progress
+from inboxbot.readahead import Fetched, ReadAhead
 from inboxbot.smtp import SendError, SmtpSender
 from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
@@ -36,6 +37,7 @@ log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 ATTEMPTS = 3  # a message whose filing the server refuses this many times is left alone, as an error
 WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
+READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
 
@@ -121,6 +123,7 @@ class Worker:
         inbox = self.folders["inbox"]
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
+        ahead: ReadAhead | None = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
@@ -144,15 +147,19 @@ class Worker:
             known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
             if not self.mailbox.supports_keywords:
                 known |= self.ledger.seen(self.name, f"seen:{inbox}")
-            batches = self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size, known,
-                                             section="HEADER" if others_ignored else "")
+            ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
+            batches = ((f.batch, f) for f in ahead) if ahead is not None else (
+                (batch, None) for batch in self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size,
+                                                                   known, section="HEADER" if others_ignored else ""))
             progress = Progress(f"{self.name}: screening {inbox}", uidnext - 1 - last if uidnext else None)
             high = last  # the highest UID up to which every message is decided
             previous = None  # a batch being parsed (on other cores) while the next one is fetched
             while True:
                 with self._stage("fetch"):
-                    batch = next(batches, None)
-                current = self._prepare(batch, report, dry_run, others_ignored) if batch else None
+                    batch, read_ahead = next(batches, (None, None))
+                # a batch may come back empty (all of it expunged meanwhile): only None is the end
+                current = self._prepare(batch, report, dry_run, others_ignored, read_ahead) \
+                    if batch is not None else None
                 progress.advance(len(batch or ()))
                 if previous is not None:
                     if self._finish_batch(previous, report, dry_run):
@@ -176,6 +183,8 @@ class Worker:
             error = str(exc)
             raise
         finally:
+            if ahead is not None:
+                ahead.close()
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
@@ -184,6 +193,19 @@ class Worker:
             if pass_id is not None:
                 self.ledger.finish_pass(pass_id, dict(report.counts), error)
         return report
+
+    def _read_ahead(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None) -> ReadAhead | None:
+        """For a big backlog, a second connection that reads the next batches while this one decides and files:
+        None for a small pass (not worth a login) or when the server will not have it (the pass goes on alone)."""
+        size = self.settings.schedule.batch_size
+        if uidnext is None or uidnext - 1 - last < READ_AHEAD_FROM * size:
+            return None
+        try:
+            reader = self.mailbox.reader()
+        except MailboxError as exc:
+            log.info("%s: no second connection for reading ahead (%s); reading on this one", self.name, exc)
+            return None
+        return ReadAhead(reader, inbox, last, size, known) if reader is not None else None
 
     def _others_are_ignored(self) -> bool:
         """Whether the chain ignores a message that claims no network (the default): then such messages are
@@ -221,10 +243,17 @@ class Worker:
         """Decide a batch (to be applied at the next flush). False if a stop cut it short."""
         return self._finish_batch(self._prepare(batch, report, dry_run, others_ignored), report, dry_run)
 
-    def _prepare(self, batch: list[RawMessage], report: PassReport, dry_run: bool,
-                 others_ignored: bool) -> "_Prepared":
-        """Sort out what needs reading (network mail not handled before), read it whole, and start parsing it."""
+    def _prepare(self, batch: list[RawMessage], report: PassReport, dry_run: bool, others_ignored: bool,
+                 fetched: Fetched | None = None) -> "_Prepared":
+        """Sort out what needs reading (network mail not handled before), read it whole, and start parsing it.
+        With `fetched`, the reading connection has done both already."""
         inbox = self.folders["inbox"]
+
+        def claims(raw: RawMessage) -> bool:
+            if fetched is not None:
+                return raw.ref.uid in fetched.claimed
+            return self._timed("header check", parse.claims_network, raw.raw)
+
         candidates: list[tuple[RawMessage, object]] = []
         passed_over: list[str] = []
         with self._stage("ledger"):
@@ -234,14 +263,17 @@ class Worker:
                 report.skipped += 1
             elif KEYWORD in raw.flags and row is None:
                 report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            elif others_ignored and row is None and not self._timed("header check", parse.claims_network, raw.raw):
+            elif others_ignored and row is None and not claims(raw):
                 self._record_not_from_a_network(raw, report)
                 passed_over.append(raw.ref.uid)
             else:
                 candidates.append((raw, row))
         if others_ignored and candidates:  # only messages that claim a network are read whole
-            with self._stage("fetch"):
-                whole = {m.ref.uid: m for m in self.mailbox.fetch(inbox, [raw.ref.uid for raw, _ in candidates])}
+            whole = dict(fetched.whole) if fetched is not None else {}
+            missing = [raw.ref.uid for raw, _ in candidates if raw.ref.uid not in whole]
+            if missing:  # when read ahead, only a message an interrupted pass left unfinished
+                with self._stage("fetch"):
+                    whole.update((m.ref.uid, m) for m in self.mailbox.fetch(inbox, missing))
             candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
         if not dry_run and passed_over and not self.mailbox.supports_keywords:  # Maildir: remember the keys
             with self._stage("ledger"):

@@ -265,3 +265,100 @@ def test_a_kept_connection_polls_with_one_noop_and_still_sees_new_mail(loaded):
         assert len(folder_messages(client, "Invitations/Screening")) == 4
     finally:
         session.close()
+
+
+# --- a backlog read ahead on a second connection ---------------------------------------------------------------
+
+FOLDERS = ("INBOX", "Invitations/Accept", "Invitations/Declined", "Invitations/Screening", "Invitations/Suspicious",
+           "Drafts")
+
+
+def _backlog(dovecot, tmp_path: Path, name: str):
+    """A fresh mailbox holding the whole corpus, and a config that reads it in batches of 5 (20 batches)."""
+    user = dovecot.add_user()
+    client = dovecot.client(user)
+    for path in sorted((CORPUS / "mail").glob("*.eml")):
+        client.append("INBOX", path.read_bytes())
+    (tmp_path / name).mkdir()
+    return client, write_config(tmp_path / name, dovecot, user, schedule="batch_size = 5")
+
+
+def _outcome(client) -> dict[str, list[str]]:
+    """Folder -> the Message-IDs in it (drafts have deterministic ones), for every folder a pass writes to."""
+    names = {name for _, _, name in client.list_folders()}
+    return {folder: sorted(email.message_from_bytes(m["raw"])["Message-ID"] or "" for m in
+                           folder_messages(client, folder).values()) for folder in FOLDERS if folder in names}
+
+
+@pytest.fixture
+def read_aheads(monkeypatch):
+    """The ReadAhead objects made during a test (each one a second connection)."""
+    from inboxbot import readahead
+    made = []
+    real = readahead.ReadAhead.__init__
+
+    def spy(self, *args, **kwargs):
+        made.append(self)
+        real(self, *args, **kwargs)
+    monkeypatch.setattr(readahead.ReadAhead, "__init__", spy)
+    return made
+
+
+def test_a_backlog_read_ahead_on_a_second_connection_ends_as_one_read_alone(dovecot, tmp_path, monkeypatch,
+                                                                            read_aheads):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    from inboxbot import worker
+    outcomes = {}
+    for name, threshold in (("alone", 10 ** 9), ("ahead", 5)):
+        monkeypatch.setattr(worker, "READ_AHEAD_FROM", threshold)
+        client, cfg = _backlog(dovecot, tmp_path, name)
+        assert main(["once", "--config", str(cfg)]) == 0
+        outcomes[name] = _outcome(client)
+        assert len(read_aheads) == (name == "ahead")
+    assert outcomes["ahead"] == outcomes["alone"]
+    assert len(outcomes["ahead"]["Drafts"]) > 30 and len(outcomes["ahead"]["Invitations/Screening"]) > 30
+
+
+def test_a_failing_reading_connection_ends_the_pass_and_the_next_one_finishes(dovecot, tmp_path, monkeypatch,
+                                                                             capsys, read_aheads):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    from inboxbot import worker
+    from inboxbot.errors import MailboxError
+    from inboxbot.mail.imap import ImapMailbox
+    monkeypatch.setattr(worker, "READ_AHEAD_FROM", 10 ** 9)
+    alone, cfg = _backlog(dovecot, tmp_path, "alone")
+    assert main(["once", "--config", str(cfg)]) == 0
+    monkeypatch.setattr(worker, "READ_AHEAD_FROM", 5)
+    client, cfg = _backlog(dovecot, tmp_path, "ahead")
+    real_fetch, calls = ImapMailbox.fetch, []
+
+    def failing(self, folder, uids):
+        calls.append(self.readonly)
+        if self.readonly and calls.count(True) == 6:
+            raise MailboxError("the connection broke")
+        return real_fetch(self, folder, uids)
+    monkeypatch.setattr(ImapMailbox, "fetch", failing)
+    assert main(["once", "--config", str(cfg)]) == 2  # as when the pass's own connection breaks
+    assert "the connection broke" in capsys.readouterr().err
+    monkeypatch.setattr(ImapMailbox, "fetch", real_fetch)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert _outcome(client) == _outcome(alone)  # nothing lost, nothing drafted twice
+    db = sqlite3.connect(tmp_path / "ahead" / "state.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM messages WHERE state NOT IN ('done', 'error')").fetchone()[0] == 0
+
+
+def test_a_server_that_refuses_a_second_connection_gets_the_pass_on_one(dovecot, tmp_path, monkeypatch, capsys,
+                                                                        read_aheads):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    from inboxbot import worker
+    from inboxbot.errors import MailboxError
+    from inboxbot.mail.imap import ImapMailbox
+    monkeypatch.setattr(worker, "READ_AHEAD_FROM", 5)
+
+    def refused(self):
+        raise MailboxError("too many connections")
+    monkeypatch.setattr(ImapMailbox, "reader", refused)
+    client, cfg = _backlog(dovecot, tmp_path, "refused")
+    assert main(["once", "--debug", "--config", str(cfg)]) == 0
+    assert "no second connection for reading ahead (too many connections)" in capsys.readouterr().err
+    assert not read_aheads and len(_outcome(client)["Drafts"]) > 30

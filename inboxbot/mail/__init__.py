@@ -27,6 +27,11 @@ class Mailbox(Protocol):
         """Whether a connection kept between passes still works (IMAP NOOP)."""
         ...
 
+    def reader(self) -> "Mailbox | None":
+        """A second, read-only connection with the same login, opened, for reading a big backlog ahead of the
+        pass (IMAP); None where that gains nothing (Maildir). The caller closes it."""
+        ...
+
     def uidvalidity(self, folder: str) -> int: ...
 
     def peek(self, folder: str) -> tuple[int, int | None]:

@@ -56,6 +56,14 @@ class ImapMailbox:
         self._view_changed = False
         self._polled = False
         self.capabilities: frozenset[str] = frozenset()
+        self.readonly = False  # folders are opened with EXAMINE: a reading connection changes nothing
+
+    def reader(self) -> "ImapMailbox":
+        other = ImapMailbox(self.host, self.port, self.security, self.username, self._password, timeout=self.timeout,
+                            ssl_context=self.ssl_context, oauth2_mechanism=self.oauth2_mechanism)
+        other.readonly = True
+        other.open()
+        return other
 
     # --- connection --------------------------------------------------------------------------------------------
 
@@ -158,7 +166,7 @@ class ImapMailbox:
 
     def _select(self, folder: str) -> dict:
         try:
-            info = self._c().select_folder(self._name(folder))
+            info = self._c().select_folder(self._name(folder), readonly=self.readonly)
         except IMAPClientError as exc:
             raise MailboxError(f"cannot open the folder {folder!r}: {exc}",
                                hint="Check the [folders] section of the config.") from exc

@@ -36,6 +36,9 @@ class MaildirMailbox:
     def release(self, keep: str | None = None) -> None:
         pass
 
+    def reader(self) -> None:
+        return None  # files are read as fast as they are listed: nothing to overlap
+
     def _folder(self, name: str, create: bool = False) -> mailbox.Maildir:
         assert self.root is not None, "open() first"
         if name == self.inbox or name.upper() == "INBOX":
