@@ -3,6 +3,7 @@
     python bench/backlog.py                       # 10,000 messages
     python bench/backlog.py --sizes 10000,50000   # and how it scales
     python bench/backlog.py --repeat 5            # the median of 5 runs (single runs vary on a shared machine)
+    python bench/backlog.py --rtt 20              # as against a server 20 ms away
 
 A throwaway Dovecot gets two identical mailboxes (30% invitations of every format, the rest ordinary mail). inboxbot
 screens one (in a child process, so its peak RSS is its own); the floor does the same IMAP work on the other with
@@ -20,11 +21,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 import imapclient
 
-from common import PASSWORD, ROOT, dovecot, load_maildir, mailbox_messages, write_config
+from common import PASSWORD, ROOT, delayed, dovecot, load_maildir, mailbox_messages, write_config
 
 CHILD = """
 import json, sys, time
@@ -75,9 +77,9 @@ def work_done(server, user: str, state: Path) -> tuple[list[bytes], dict[str, li
     return drafts, moves, flags
 
 
-def run_floor(server, user: str, batch: int, drafts: list[bytes], moves: dict, flags: dict) -> float:
+def run_floor(port: int, user: str, batch: int, drafts: list[bytes], moves: dict, flags: dict) -> float:
     started = time.perf_counter()
-    client = imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False)
+    client = imapclient.IMAPClient("127.0.0.1", port=port, ssl=False)
     client.login(user, PASSWORD)
     client.select_folder("INBOX")
     uids = client.search(["ALL"])
@@ -97,21 +99,23 @@ def run_floor(server, user: str, batch: int, drafts: list[bytes], moves: dict, f
     return time.perf_counter() - started
 
 
-def bench(size: int, batch: int) -> float:
+def bench(size: int, batch: int, rtt_ms: float) -> float:
     messages = mailbox_messages(size)
-    with dovecot() as server, tempfile.TemporaryDirectory() as tmp:
+    with dovecot() as server, tempfile.TemporaryDirectory() as tmp, \
+            (delayed(server.port, rtt_ms) if rtt_ms else nullcontext(server.port)) as port:
         users = [server.add_user(), server.add_user()]
         for user in users:
             load_maildir(server, user, messages)
         state = Path(tmp) / "state.sqlite3"
-        cfg = write_config(Path(tmp) / "config.toml", server, users[0], state,
+        cfg = write_config(Path(tmp) / "config.toml", server, users[0], state, port=port,
                            schedule=f"batch_size = {batch}", replies="once_per_inviter_days = 0")
         ours = run_inboxbot(cfg)
         drafts, moves, flags = work_done(server, users[0], state)
-        floor = run_floor(server, users[1], batch, drafts, moves, flags)
+        floor = run_floor(port, users[1], batch, drafts, moves, flags)
     moved = sum(len(v) for v in moves.values())
     print(f"\n== {size:,} messages ({sum(ours['counts'].values()):,} handled: "
-          + ", ".join(f"{v:,} {k}" for k, v in sorted(ours["counts"].items())) + f"); batch size {batch}")
+          + ", ".join(f"{v:,} {k}" for k, v in sorted(ours["counts"].items())) + f"); batch size {batch}"
+          + (f"; {rtt_ms:g} ms round trip" if rtt_ms else ""))
     print(f"   work: {len(drafts):,} drafts appended, {moved:,} messages moved")
     print(f"   inboxbot once : {ours['seconds']:7.2f} s  {size / ours['seconds']:8,.0f} msg/s   "
           f"peak RSS {ours['rss_mb']:.0f} MB")
@@ -132,9 +136,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per size; with more than one, the median ratio is printed too (a shared machine's "
                          "noise moves single runs by ±20%%)")
+    ap.add_argument("--rtt", type=float, default=0,
+                    help="milliseconds of round trip added by a proxy in front of the server, as for a distant one "
+                         "(both inboxbot and the floor go through it; default 0: loopback)")
     args = ap.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
-        ratios = sorted(bench(size, args.batch) for _ in range(args.repeat))
+        ratios = sorted(bench(size, args.batch, args.rtt) for _ in range(args.repeat))
         if len(ratios) > 1:
             print(f"\n== {size:,} messages: median ratio {statistics.median(ratios):.2f}x the floor over "
                   f"{len(ratios)} runs (" + ", ".join(f"{r:.2f}" for r in ratios) + ")")

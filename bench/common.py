@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import random
 import re
 import resource
+import socket
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,8 +91,9 @@ def dovecot():
             server.stop()
 
 
-def write_config(path: Path, server: Dovecot, user: str, state: Path, **sections: str) -> Path:
-    text = (f'[account]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\nusername = "{user}"\n'
+def write_config(path: Path, server: Dovecot, user: str, state: Path, port: int | None = None,
+                 **sections: str) -> Path:
+    text = (f'[account]\nhost = "127.0.0.1"\nport = {port or server.port}\nsecurity = "none"\nusername = "{user}"\n'
             f'[owner]\nname = "Robin Castellano"\nemail = "robin.castellano@example.net"\n'
             f'[policy]\ncontacts = ["{CORPUS / "contacts.vcf"}", "{CORPUS / "Connections.csv"}"]\n'
             f'learn_from_sent = false\n'
@@ -98,6 +102,46 @@ def write_config(path: Path, server: Dovecot, user: str, state: Path, **sections
         text += f"[{name}]\n{body}\n"
     path.write_text(text)
     return path
+
+
+@contextmanager
+def delayed(port: int, rtt_ms: float):
+    """A TCP proxy on 127.0.0.1 in front of `port` that delays everything by half the round trip each way, as a
+    distant server would (bandwidth is not limited). Yields the proxy's port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    half = rtt_ms / 2000
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        due: queue.Queue = queue.Queue()
+
+        def send() -> None:
+            while (item := due.get()) is not None:
+                time.sleep(max(0.0, item[0] - time.monotonic()))
+                dst.sendall(item[1])
+            dst.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        try:
+            while data := src.recv(65536):
+                due.put((time.monotonic() + half, data))
+        except OSError:
+            pass
+        due.put(None)
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
 
 
 def peak_rss_mb() -> float:
@@ -109,4 +153,4 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-__all__ = ["PASSWORD", "dovecot", "load_maildir", "mailbox_messages", "write_config", "peak_rss_mb"]
+__all__ = ["PASSWORD", "dovecot", "delayed", "load_maildir", "mailbox_messages", "write_config", "peak_rss_mb"]
