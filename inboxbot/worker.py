@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Generator
 
 from inboxbot import actions, digest, parse
 from inboxbot.compose import Composer, body_digest
@@ -123,7 +123,7 @@ class Worker:
         inbox = self.folders["inbox"]
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
-        ahead: ReadAhead | None = None
+        batches = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
@@ -147,10 +147,7 @@ class Worker:
             known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
             if not self.mailbox.supports_keywords:
                 known |= self.ledger.seen(self.name, f"seen:{inbox}")
-            ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
-            batches = ((f.batch, f) for f in ahead) if ahead is not None else (
-                (batch, None) for batch in self.mailbox.fetch_new(inbox, last, self.settings.schedule.batch_size,
-                                                                   known, section="HEADER" if others_ignored else ""))
+            batches = self._new_batches(inbox, last, known, uidnext, others_ignored)
             progress = Progress(f"{self.name}: screening {inbox}", uidnext - 1 - last if uidnext else None)
             high = last  # the highest UID up to which every message is decided
             previous = None  # a batch being parsed (on other cores) while the next one is fetched
@@ -183,8 +180,8 @@ class Worker:
             error = str(exc)
             raise
         finally:
-            if ahead is not None:
-                ahead.close()
+            if batches is not None:
+                batches.close()  # and with it the reading connection
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
@@ -193,6 +190,26 @@ class Worker:
             if pass_id is not None:
                 self.ledger.finish_pass(pass_id, dict(report.counts), error)
         return report
+
+    def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
+                     others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:
+        """The new mail in batches, in UID order, each with what was read ahead for it (or None). Read ahead on a
+        second connection for a backlog; should that connection fail, the rest is read on this one."""
+        ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
+        read_to = last
+        if ahead is not None:
+            try:
+                for fetched in ahead:
+                    read_to = max([read_to] + [int(r.ref.uid) for r in fetched.batch])
+                    yield fetched.batch, fetched
+                return
+            except MailboxError as exc:
+                log.warning("%s: the reading connection failed (%s); reading on this one", self.name, exc)
+            finally:
+                ahead.close()
+        for batch in self.mailbox.fetch_new(inbox, read_to, self.settings.schedule.batch_size, known,
+                                            section="HEADER" if others_ignored else ""):
+            yield batch, None
 
     def _read_ahead(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None) -> ReadAhead | None:
         """For a big backlog, a second connection that reads the next batches while this one decides and files:

@@ -319,8 +319,8 @@ def test_a_backlog_read_ahead_on_a_second_connection_ends_as_one_read_alone(dove
     assert len(outcomes["ahead"]["Drafts"]) > 30 and len(outcomes["ahead"]["Invitations/Screening"]) > 30
 
 
-def test_a_failing_reading_connection_ends_the_pass_and_the_next_one_finishes(dovecot, tmp_path, monkeypatch,
-                                                                             capsys, read_aheads):
+def test_a_failing_reading_connection_leaves_the_pass_to_its_own(dovecot, tmp_path, monkeypatch, capsys,
+                                                                 read_aheads):
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     from inboxbot import worker
     from inboxbot.errors import MailboxError
@@ -338,10 +338,9 @@ def test_a_failing_reading_connection_ends_the_pass_and_the_next_one_finishes(do
             raise MailboxError("the connection broke")
         return real_fetch(self, folder, uids)
     monkeypatch.setattr(ImapMailbox, "fetch", failing)
-    assert main(["once", "--config", str(cfg)]) == 2  # as when the pass's own connection breaks
-    assert "the connection broke" in capsys.readouterr().err
-    monkeypatch.setattr(ImapMailbox, "fetch", real_fetch)
     assert main(["once", "--config", str(cfg)]) == 0
+    assert "the reading connection failed (the connection broke); reading on this one" in capsys.readouterr().err
+    assert len(read_aheads) == 1 and calls.count(True) == 3 and calls.count(False) > 0
     assert _outcome(client) == _outcome(alone)  # nothing lost, nothing drafted twice
     db = sqlite3.connect(tmp_path / "ahead" / "state.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM messages WHERE state NOT IN ('done', 'error')").fetchone()[0] == 0
