@@ -29,6 +29,19 @@ class Fetched:
     whole: dict[str, RawMessage]  # those messages, read whole
 
 
+def sorted_batches(mailbox: Mailbox, folder: str, groups: Iterator[list[RawMessage]],
+                   batch_size: int) -> Iterator[Fetched]:
+    """Header blocks, a group at a time, sorted: the messages that claim a network (and carry no inboxbot keyword)
+    read whole with one FETCH per group, the rest known by their headers alone; handed on in batches."""
+    for group in groups:
+        claimed = {r.ref.uid for r in group if KEYWORD not in r.flags and parse.claims_network(r.raw)}
+        whole = {m.ref.uid: m for m in mailbox.fetch(folder, [r.ref.uid for r in group if r.ref.uid in claimed])}
+        for start in range(0, len(group), batch_size):
+            batch = group[start:start + batch_size]
+            uids = {r.ref.uid for r in batch}
+            yield Fetched(batch, frozenset(claimed & uids), {uid: whole[uid] for uid in uids & whole.keys()})
+
+
 class ReadAhead:
     """Iterate to get the batches in order; an error of the reading connection is raised where it is met. Always
     close(), which also closes the reading connection."""
@@ -44,16 +57,10 @@ class ReadAhead:
     def _run(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str]) -> None:
         try:
             # GROUP batches per FETCH: on a distant server the round trips, not the bytes, are what take the time
-            for group in self._reader.fetch_new(folder, after_uid, batch_size * GROUP, known, section="HEADER"):
-                claimed = {r.ref.uid for r in group if KEYWORD not in r.flags and parse.claims_network(r.raw)}
-                whole = {m.ref.uid: m for m in self._reader.fetch(folder, [r.ref.uid for r in group
-                                                                           if r.ref.uid in claimed])}
-                for start in range(0, len(group), batch_size):
-                    batch = group[start:start + batch_size]
-                    uids = {r.ref.uid for r in batch}
-                    if not self._put(Fetched(batch, frozenset(claimed & uids),
-                                             {uid: whole[uid] for uid in uids & whole.keys()})):
-                        return
+            groups = self._reader.fetch_new(folder, after_uid, batch_size * GROUP, known, section="HEADER")
+            for fetched in sorted_batches(self._reader, folder, groups, batch_size):
+                if not self._put(fetched):
+                    return
             self._put(None)
         except BaseException as exc:  # noqa: BLE001 — handed to the pass, which raises it in its own thread
             self._put(exc)

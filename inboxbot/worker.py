@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Generator
 
-from inboxbot import actions, digest, parse
+from inboxbot import actions, digest
 from inboxbot.compose import Composer, body_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -29,7 +29,7 @@ from inboxbot.parse.base import fold
 from inboxbot.policy.chain import Chain
 from inboxbot.policy.contacts import profile_key
 from inboxbot.progress import Progress
-from inboxbot.readahead import Fetched, ReadAhead
+from inboxbot.readahead import Fetched, ReadAhead, sorted_batches
 from inboxbot.smtp import SendError, SmtpSender
 from inboxbot.store import DONE, DRAFTED, ERROR, SENDING, Ledger
 
@@ -142,7 +142,7 @@ class Worker:
                 if again:
                     with self._stage("fetch"):
                         retry = self.mailbox.fetch(inbox, again)
-                    self._run_batch(retry, report, dry_run, others_ignored=False)
+                    self._run_batch(retry, report, dry_run)
                     self._flush(report, inbox, validity, last, last)  # done before the same UIDs come round again
             known = frozenset(self.ledger.known_uids(self.name, inbox, validity))
             if not self.mailbox.supports_keywords:
@@ -193,8 +193,9 @@ class Worker:
 
     def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
                      others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:
-        """The new mail in batches, in UID order, each with what was read ahead for it (or None). Read ahead on a
-        second connection for a backlog; should that connection fail, the rest is read on this one."""
+        """The new mail in batches, in UID order; when other mail is ignored, each batch comes sorted (None: not
+        sorted, every message read whole). Read ahead on a second connection for a backlog; should that connection
+        fail, the rest is read on this one."""
         ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
         read_to = last
         if ahead is not None:
@@ -207,9 +208,14 @@ class Worker:
                 log.warning("%s: the reading connection failed (%s); reading on this one", self.name, exc)
             finally:
                 ahead.close()
-        for batch in self.mailbox.fetch_new(inbox, read_to, self.settings.schedule.batch_size, known,
-                                            section="HEADER" if others_ignored else ""):
-            yield batch, None
+        size = self.settings.schedule.batch_size
+        if not others_ignored:
+            for batch in self.mailbox.fetch_new(inbox, read_to, size, known):
+                yield batch, None
+            return
+        headers = self.mailbox.fetch_new(inbox, read_to, size, known, section="HEADER")
+        for fetched in sorted_batches(self.mailbox, inbox, headers, size):
+            yield fetched.batch, fetched
 
     def _read_ahead(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None) -> ReadAhead | None:
         """For a big backlog, a second connection that reads the next batches while this one decides and files:
@@ -256,21 +262,15 @@ class Worker:
 
     # --- one message ---------------------------------------------------------------------------------------------
 
-    def _run_batch(self, batch: list[RawMessage], report: PassReport, dry_run: bool, others_ignored: bool) -> bool:
-        """Decide a batch (to be applied at the next flush). False if a stop cut it short."""
-        return self._finish_batch(self._prepare(batch, report, dry_run, others_ignored), report, dry_run)
+    def _run_batch(self, batch: list[RawMessage], report: PassReport, dry_run: bool) -> bool:
+        """Decide a batch of messages read whole (to be applied at the next flush). False if a stop cut it short."""
+        return self._finish_batch(self._prepare(batch, report, dry_run, others_ignored=False), report, dry_run)
 
     def _prepare(self, batch: list[RawMessage], report: PassReport, dry_run: bool, others_ignored: bool,
                  fetched: Fetched | None = None) -> "_Prepared":
-        """Sort out what needs reading (network mail not handled before), read it whole, and start parsing it.
-        With `fetched`, the reading connection has done both already."""
+        """Sort out what needs deciding (network mail not handled before) and start parsing it. When other mail is
+        ignored, `fetched` says which messages claim a network and holds them read whole."""
         inbox = self.folders["inbox"]
-
-        def claims(raw: RawMessage) -> bool:
-            if fetched is not None:
-                return raw.ref.uid in fetched.claimed
-            return self._timed("header check", parse.claims_network, raw.raw)
-
         candidates: list[tuple[RawMessage, object]] = []
         passed_over: list[str] = []
         with self._stage("ledger"):
@@ -280,15 +280,15 @@ class Worker:
                 report.skipped += 1
             elif KEYWORD in raw.flags and row is None:
                 report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            elif others_ignored and row is None and not claims(raw):
+            elif others_ignored and row is None and raw.ref.uid not in fetched.claimed:
                 self._record_not_from_a_network(raw, report)
                 passed_over.append(raw.ref.uid)
             else:
                 candidates.append((raw, row))
         if others_ignored and candidates:  # only messages that claim a network are read whole
-            whole = dict(fetched.whole) if fetched is not None else {}
+            whole = dict(fetched.whole)
             missing = [raw.ref.uid for raw, _ in candidates if raw.ref.uid not in whole]
-            if missing:  # when read ahead, only a message an interrupted pass left unfinished
+            if missing:  # only a message an interrupted pass left unfinished
                 with self._stage("fetch"):
                     whole.update((m.ref.uid, m) for m in self.mailbox.fetch(inbox, missing))
             candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
