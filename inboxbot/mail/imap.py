@@ -6,6 +6,7 @@ to MailboxError at this boundary.
 """
 from __future__ import annotations
 
+import logging
 import re
 import select
 import socket
@@ -19,6 +20,14 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from inboxbot.errors import AuthenticationFailed, MailboxError
 from inboxbot.model import MessageRef, RawMessage
+
+
+def _quiet_unless_traced(client: imapclient.IMAPClient) -> None:
+    """imapclient turns imaplib's protocol trace on (debug 5) and hands it to the "imapclient.imaplib" logger, so
+    every response line is formatted with repr(), whole messages included, before the logger drops it: a third of
+    the CPU of reading a backlog. Trace only when that logger listens."""
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
 
 
 def _peer_closed(sock: socket.socket) -> bool:
@@ -72,6 +81,7 @@ class ImapMailbox:
         try:
             client = imapclient.IMAPClient(self.host, port=self.port, ssl=self.security == "tls",
                                            ssl_context=self.ssl_context, timeout=self.timeout)
+            _quiet_unless_traced(client)
             if self.security == "starttls":
                 client.starttls(self.ssl_context)
         except socket.gaierror as exc:
