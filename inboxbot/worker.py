@@ -110,6 +110,10 @@ class Worker:
         self._created: set[str] = set()
         self._timings: Counter = Counter()
         self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCHES at a time
+        # what this pass has decided, for the checks the ledger answers only once it is written: a copy of a
+        # message, or a second invitation from an inviter, in the same backlog must not be answered twice
+        self._decided_message_ids: set[str] = set()
+        self._drafted_inviters: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
         self._pool_failed = False
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
@@ -353,9 +357,12 @@ class Worker:
     def _decide(self, raw: RawMessage, row, inv: Invitation, verdict: Verdict, report: PassReport) -> "_Item":
         """Compose and plan one screened message. Pure but for ledger reads."""
         ref = raw.ref
-        if row is None and self.ledger.handled_message_id(self.name, inv.message_id) is not None:
+        if row is None and (inv.message_id in self._decided_message_ids
+                            or self.ledger.handled_message_id(self.name, inv.message_id) is not None):
             report.skipped += 1
             return _Item(ref, row, inv, None, None, None, "duplicate")
+        if inv.message_id:
+            self._decided_message_ids.add(inv.message_id)
         key = inviter_key(inv)
         with self._stage("render"):
             draft, remark = self._draft_for(inv, verdict, key, ref)
@@ -512,11 +519,14 @@ class Worker:
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
             return None, ""
         days = self.settings.replies.once_per_inviter_days
-        earlier = self.ledger.replied_to(self.name, key, time.time() - days * 86400, ref) if days else None
-        if earlier is not None:
+        if days and key is not None and (key in self._drafted_inviters or self.ledger.replied_to(
+                self.name, key, time.time() - days * 86400, ref) is not None):
             what = "a reminder" if inv.kind is Kind.REMINDER else "another invitation"
             return None, f"no draft: {what} from an inviter who already has one"
-        return self.composer.compose(inv, verdict), ""
+        draft = self.composer.compose(inv, verdict)
+        if key is not None:
+            self._drafted_inviters.add(key)
+        return draft, ""
 
     def _may_send(self, inv: Invitation, draft, report: PassReport) -> tuple[bool, str]:
         """Send only what may be sent (RFC 3834, the caps, an address of the inviter's own); draft the rest."""

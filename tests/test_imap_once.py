@@ -128,6 +128,35 @@ def test_restored_copy_is_not_answered_twice(loaded, capsys):
     assert len(folder_messages(client, "Drafts")) == 3
 
 
+def test_a_copy_in_the_same_backlog_is_not_answered_twice(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    """The ledger learns of a decision only when its batch is written: the pass itself remembers what it decided."""
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("022"))
+    client.append("INBOX", corpus_message("022"))
+    cfg = write_config(tmp_path, dovecot, imap_user, replies="once_per_inviter_days = 0")
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "1 new · 1 feedback" in capsys.readouterr().out
+    assert len(folder_messages(client, "Drafts")) == 1
+    assert len(folder_messages(client, "INBOX")) == 1  # the copy stays where it is, as one found in a later pass
+
+
+def test_an_inviter_met_twice_in_one_backlog_gets_one_draft(dovecot, imap_user, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    first = corpus_message("027")
+    client.append("INBOX", first)
+    client.append("INBOX", first.replace(b"Message-ID: <", b"Message-ID: <resent."))  # the same invitation again
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert "2 new · 2 ask" in capsys.readouterr().out
+    assert len(folder_messages(client, "Drafts")) == 1
+    assert len(folder_messages(client, "Invitations/Screening")) == 2
+    drafts = sqlite3.connect(tmp_path / "state.sqlite3").execute(
+        "SELECT draft_message_id FROM messages ORDER BY CAST(uid AS INTEGER)").fetchall()
+    assert drafts[0][0] is not None and drafts[1][0] is None
+
+
 def test_moved_back_message_keeps_its_keyword_and_is_skipped(loaded, capsys):
     client, cfg = loaded
     assert main(["once", "--config", str(cfg)]) == 0
