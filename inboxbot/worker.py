@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -37,8 +38,40 @@ log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 ATTEMPTS = 3  # a message whose filing the server refuses this many times is left alone, as an error
 WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
+WRITE_BEHIND_BATCHES = 10  # the same, while the writes go on behind the pass
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
+
+
+class _WritesBehind:
+    """A backlog's writes, on a thread of their own while the pass decides the next batches: a flush is mostly
+    waiting for the server, and the cores can parse meanwhile. One flush at a time, each after the one before, so
+    the order of record-then-act is the inline one; the pass waits for it before it uses its connection itself,
+    and an error in it is raised in the pass."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, job: Callable[[], None]) -> None:
+        self.wait()
+
+        def run() -> None:
+            try:
+                job()
+            except BaseException as exc:  # noqa: B036 -- handed to the pass, which raises it
+                self._error = exc
+        self._thread = threading.Thread(target=run, name="inboxbot-writes", daemon=True)
+        self._thread.start()
+
+    def wait(self, quiet: bool = False) -> None:
+        """Until the flush in hand has ended; raises its error unless `quiet` (the pass is failing already)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None and not quiet:
+            raise error
 
 
 @dataclass(frozen=True)
@@ -116,6 +149,8 @@ class Worker:
         self._drafted_inviters: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
         self._pool_failed = False
+        self._behind: _WritesBehind | None = None  # while reading ahead: the pass's connection is the writer's
+        self._stages_lock = threading.Lock()
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
 
@@ -166,7 +201,8 @@ class Worker:
                     if self._finish_batch(previous, report, dry_run):
                         high = max([high] + [int(r.ref.uid) for r in previous.batch if r.ref.uid.isdigit()])
                     stopping = self.should_stop()
-                    if not dry_run and (len(self._pending) >= WRITE_BATCHES * self.settings.schedule.batch_size
+                    every = WRITE_BEHIND_BATCHES if self._behind is not None else WRITE_BATCHES
+                    if not dry_run and (len(self._pending) >= every * self.settings.schedule.batch_size
                                         or stopping):
                         last = self._flush(report, inbox, validity, high, last)
                     if stopping:
@@ -177,6 +213,7 @@ class Worker:
                 previous = current
             if not dry_run:
                 self._flush(report, inbox, validity, high, last)
+            self._stop_writing_behind()
             progress.finish()
             if digest_from is not None:
                 self._digest(digest_from)
@@ -184,6 +221,9 @@ class Worker:
             error = str(exc)
             raise
         finally:
+            if self._behind is not None:  # the pass failed: let the writes in hand end before the connection does
+                self._behind.wait(quiet=True)
+                self._behind = None
             if batches is not None:
                 batches.close()  # and with it the reading connection
             if self._pool is not None:
@@ -203,6 +243,7 @@ class Worker:
         ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
         read_to = last
         if ahead is not None:
+            self._behind = _WritesBehind()
             try:
                 for fetched in ahead:
                     read_to = max([read_to] + [int(r.ref.uid) for r in fetched.batch])
@@ -212,6 +253,7 @@ class Worker:
                 log.warning("%s: the reading connection failed (%s); reading on this one", self.name, exc)
             finally:
                 ahead.close()
+            self._stop_writing_behind()  # this connection reads again
         size = self.settings.schedule.batch_size
         if not others_ignored:
             for batch in self.mailbox.fetch_new(inbox, read_to, size, known):
@@ -293,6 +335,7 @@ class Worker:
             whole = dict(fetched.whole)
             missing = [raw.ref.uid for raw, _ in candidates if raw.ref.uid not in whole]
             if missing:  # only a message an interrupted pass left unfinished
+                self._stop_writing_behind()
                 with self._stage("fetch"):
                     whole.update((m.ref.uid, m) for m in self.mailbox.fetch(inbox, missing))
             candidates = [(whole[raw.ref.uid], row) for raw, row in candidates if raw.ref.uid in whole]
@@ -316,14 +359,27 @@ class Worker:
         return complete
 
     def _flush(self, report: PassReport, inbox: str, validity: int, high: int, last: int) -> int:
-        """Apply the decided messages; only then may the UID mark move past them."""
-        if self._pending:
-            self._apply_batch(self._pending, report)
-            self._pending = []
-        if high > last:
-            with self._stage("ledger"):
-                self.ledger.set_last_uid(self.name, inbox, validity, high)
+        """Apply the decided messages; only then may the UID mark move past them. While another connection reads
+        ahead, this happens behind the pass (one flush at a time, in order) and the pass goes on deciding."""
+        items, self._pending = self._pending, []
+
+        def apply() -> None:
+            if items:
+                self._apply_batch(items, report)
+            if high > last:
+                with self._stage("ledger"):
+                    self.ledger.set_last_uid(self.name, inbox, validity, high)
+        if self._behind is not None:
+            self._behind.start(apply)
+        else:
+            apply()
         return max(high, last)
+
+    def _stop_writing_behind(self) -> None:
+        """Wait for the writes in hand (raising what failed them): the pass's connection is the pass's again."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            behind.wait()
 
     def _record_not_from_a_network(self, raw: RawMessage, report: PassReport) -> None:
         report.counts["ignore"] += 1
@@ -509,7 +565,8 @@ class Worker:
         try:
             yield
         finally:
-            self._timings[name] += time.perf_counter() - started
+            with self._stages_lock:  # the writes behind a pass time their stages too
+                self._timings[name] += time.perf_counter() - started
 
     def _timed(self, name: str, func: Callable, *args):
         with self._stage(name):

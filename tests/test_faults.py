@@ -172,19 +172,24 @@ class CuttingProxy:
         self.listener.close()
 
 
+# batch size 5 makes the corpus a backlog: read ahead on a second connection, written behind the pass on the first
+@pytest.mark.parametrize("batch_size", [200, 5])
 @pytest.mark.parametrize("trigger, let_through", [(b"UID FETCH", 3000), (b"APPEND", 0), (b"UID MOVE", 0),
                                                   (b"UID STORE", 0)])
 def test_a_connection_cut_mid_command_loses_nothing(dovecot, imap_user, tmp_path, monkeypatch, capsys, trigger,
-                                                    let_through):
+                                                    let_through, batch_size):
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     client = dovecot.client(imap_user)
     proxy = CuttingProxy(dovecot.port, trigger, let_through)
-    cfg = write_config(tmp_path, proxy, imap_user, replies="once_per_inviter_days = 0")
+    cfg = write_config(tmp_path, proxy, imap_user, replies="once_per_inviter_days = 0",
+                       schedule=f"batch_size = {batch_size}")
     expected = load(client, 1, cfg)
     try:
-        assert main(["once", "--config", str(cfg)]) == 2
+        reading_ahead = batch_size == 5 and trigger == b"UID FETCH"  # then the cut one is the reading connection
+        assert main(["once", "--config", str(cfg)]) == (0 if reading_ahead else 2)
         err = capsys.readouterr().err
         assert proxy.cut.is_set() and "Traceback" not in err and "failed" in err
+        assert ("reading on this one" in err) == reading_ahead
         assert main(["once", "--config", str(cfg)]) == 0  # the next pass resumes
         assert main(["once", "--config", str(cfg)]) == 0
         assert capsys.readouterr().out.strip().endswith("nothing new")
