@@ -44,6 +44,8 @@ _WAITING = re.compile(r"^\s*(.+?) is waiting for your response\s*$", re.I)
 _COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
 _TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
 _ACTION_WORD = re.compile(r"(accept|view|confirm)\b", re.I)
+_NOT_A_PLACE = re.compile(r"^(accept|view profile|hi\b|i'd like)", re.I)
+_NEAR_CARD = 600  # characters of markup past the headline within which the location comes
 _PROFILE_URL = re.compile(r"linkedin\.com/(comm/)?(in/|profile/view\?)")  # searched folded
 
 
@@ -281,22 +283,36 @@ def _location_from_html(mail: Mail, name: str, headline: str | None) -> str | No
     """2016-2020 text parts carry no location; the HTML card has it under the headline."""
     if not headline or not mail.html:
         return None
-    # read only the HTML around the card: converting the whole document is most of the cost of a parse
-    at = mail.html.find(html.escape(headline, quote=False).split("&")[0][:40])
-    if at < 0:
+    markup = mail.html
+    at = markup.find(html.escape(headline, quote=False).split("&")[0][:40])
+    far = markup.find("<", max(0, at - 2000)) if at >= 0 else -1
+    if far < 0:
         return None
-    start = mail.html.find("<", max(0, at - 2000))
-    lines = html_chunks(mail.html[start:at + 1500])
-    target = fold(headline)
-    for i, line in enumerate(lines[:-1]):
-        if i > 0 and fold(line) == target and fold(lines[i - 1]) == fold(name):
-            candidate = lines[i + 1]
-            if _LINK_LABEL.match(candidate) or _COUNT.match(candidate) or len(candidate) > 80:
-                return None
-            if re.match(r"^(accept|view profile|hi\b|i'd like)", candidate, re.I):
-                return None
-            return candidate
+    # read only the HTML around the card, the nearest first (the name's element to a little past the headline;
+    # cut before a tag, so no text node is cut short): converting markup is most of the cost of a parse
+    windows = [(far, at + 1500)]
+    name_at = markup.rfind(html.escape(name, quote=False)[:40], far, at)
+    near_end = markup.find("<", at + _NEAR_CARD)
+    if name_at >= 0 and near_end >= 0:
+        windows.insert(0, (markup.rfind("<", far, name_at), near_end))
+    for start, end in windows:
+        found, location = _card_location(html_chunks(markup[start:end]), name, headline)
+        if found:
+            return location
     return None
+
+
+def _card_location(chunks: list[str], name: str, headline: str) -> tuple[bool, str | None]:
+    """(whether the text has the card, name then headline, and what follows them if it is a location)."""
+    target, who = fold(headline), fold(name)
+    for i, chunk in enumerate(chunks[:-1]):
+        if i > 0 and fold(chunk) == target and fold(chunks[i - 1]) == who:
+            candidate = chunks[i + 1]
+            if _LINK_LABEL.match(candidate) or _COUNT.match(candidate) or len(candidate) > 80 or \
+                    _NOT_A_PLACE.match(candidate):
+                return True, None
+            return True, candidate
+    return False, None
 
 
 def _inviter_email(mail: Mail, from_addr: str) -> str | None:
