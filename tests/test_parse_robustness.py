@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from inboxbot.model import Kind
 from inboxbot.parse import claims_network, parse
 from inboxbot.parse.base import search_folded
-from inboxbot.parse.mime import Mail, _split_headers, split_mime
+from inboxbot.parse.mime import Mail, _split_headers, decode_header_value, split_mime
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -218,3 +218,13 @@ def test_the_header_check_passes_every_message_that_claims_a_network_and_stops_t
 def test_the_header_check_never_stops_a_mangled_message_that_claims_a_network(raw):
     if parse(raw).network is not None:
         assert claims_network(_header_block(raw))
+
+
+@given(st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=120))
+def test_a_plain_header_value_decodes_as_the_rfc_2047_decoder_gives_it(text):
+    """decode_header_value returns a value with no encoded word as is: what the full decoding would give."""
+    import email.header
+    unfolded = re.sub(r"\r?\n[ \t]+", " ", text)
+    if "=?" not in unfolded:
+        full = str(email.header.make_header(email.header.decode_header(unfolded)))
+        assert decode_header_value(text) == full

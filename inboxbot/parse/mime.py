@@ -24,9 +24,14 @@ from inscriptis.model.config import ParserConfig
 MAX_TEXT_CHARS = 2_000_000  # a text part longer than this is cut: nobody writes a longer notification
 MAX_PARTS = 200  # look at no more than this many MIME parts for text
 
+_FOLD = re.compile(r"\r?\n[ \t]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]+")
 _WS = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False)
+
+
+def _unfold(value: str) -> str:
+    return _FOLD.sub(" ", value) if "\n" in value else value
 
 
 def clean_header_text(value: str) -> str:
@@ -39,7 +44,9 @@ def decode_header_value(value: object) -> str:
     """RFC 2047 decoding that never raises; unknown charsets fall back to UTF-8 with replacement."""
     if value is None:
         return ""
-    text = re.sub(r"\r?\n[ \t]+", " ", str(value))
+    text = _unfold(str(value))
+    if text.isascii() and "=?" not in text:
+        return text  # no encoded word: what the decoding gives back, at a fraction of the cost
     try:
         return str(email.header.make_header(email.header.decode_header(text)))
     except Exception:  # malformed encoded words or an unknown charset: decode chunk by chunk
@@ -147,13 +154,13 @@ class Mail:
         """The first header of that name, decoded and cleaned; '' when absent."""
         key = ("h", name.lower())
         if key not in self._cache:
-            value = self.msg.get(name)
+            value = self._first.get(key[1])
             self._cache[key] = clean_header_text(decode_header_value(value)) if value is not None else ""
         return self._cache[key]
 
     def headers(self, name: str) -> list[str]:
         """Every header of that name, top to bottom, unfolded but not RFC 2047 decoded."""
-        return [re.sub(r"\r?\n[ \t]+", " ", str(v)) for v in (self.msg.get_all(name) or [])]
+        return [_unfold(str(v)) for v in (self.msg.get_all(name) or [])]
 
     def has(self, name: str) -> bool:
         return name in self.msg
@@ -165,11 +172,20 @@ class Mail:
             self._cache[key] = self._address(name)
         return self._cache[key]
 
+    @cached_property
+    def _first(self) -> dict[str, object]:
+        """Lower-cased name -> the first header of that name, as Message.get gives it (which would scan and
+        lower-case every header on each call)."""
+        first: dict[str, object] = {}
+        for name, value in self.msg.items():
+            first.setdefault(name.lower(), value)
+        return first
+
     def _address(self, name: str) -> tuple[str, str]:
-        raw = self.msg.get(name)
+        raw = self._first.get(name.lower())
         if raw is None:
             return "", ""
-        raw_text = re.sub(r"\r?\n[ \t]+", " ", str(raw))
+        raw_text = _unfold(str(raw))
         try:
             display, addr = email.utils.parseaddr(raw_text)
         except Exception:
