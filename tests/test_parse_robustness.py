@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import claims_network, parse
-from inboxbot.parse.base import search_folded
-from inboxbot.parse.mime import Mail, _split_headers, decode_header_value, split_mime
+from inboxbot.parse.base import host_of, search_folded
+from inboxbot.parse.mime import Mail, _split_headers, decode_header_value, parse_address, split_mime
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -228,3 +228,31 @@ def test_a_plain_header_value_decodes_as_the_rfc_2047_decoder_gives_it(text):
     if "=?" not in unfolded:
         full = str(email.header.make_header(email.header.decode_header(unfolded)))
         assert decode_header_value(text) == full
+
+
+_ATOMS = st.text(st.sampled_from(list("abcXYZ019!#$%&'*+/=?^_`{|}~-.")), min_size=1, max_size=6)
+
+
+@settings(max_examples=500)
+@given(st.lists(_ATOMS, max_size=4), st.sampled_from([" ", "  ", "\t", ""]), st.booleans(),
+       st.text(st.sampled_from(list("ab .,()<>@\"\\")), max_size=8), _ATOMS, _ATOMS, st.booleans())
+def test_an_address_reads_as_parseaddr_reads_it(words, sep, quote, quoted, local, domain, bare):
+    """The plain forms are read by one pattern; every form must give what email.utils.parseaddr gives."""
+    import email.utils
+    display = f'"{quoted}"' if quote else sep.join(words)
+    text = f"{local}@{domain}.com" if bare else f"{display} <{local}@{domain}.com>"
+    assert parse_address(text) == email.utils.parseaddr(text)
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["http", "HTTPS", "h+s", "9x", "", "mailto"]), st.sampled_from(["://", ":/", "//", ":"]),
+       st.text(st.sampled_from(list("aB9.-:/?#@[]% \t\nxX_")), max_size=12),
+       st.text(st.sampled_from(list("aB9.-:/?#@[]% \t\nxX_")), max_size=12))
+def test_a_link_host_is_the_one_urlsplit_finds(scheme, separator, host, rest):
+    from urllib.parse import urlsplit
+    url = scheme + separator + host + rest
+    try:
+        want = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        want = ""
+    assert host_of(url) == want

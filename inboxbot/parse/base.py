@@ -54,12 +54,18 @@ class Network:
         return domain_in(domain, self.domains)
 
 
+_PLAIN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://([A-Za-z0-9.\-]+)(?=[/?#]|:[0-9]*(?:[/?#]|$)|$)")
+
+
 def domain_in(domain: str, domains: tuple[str, ...]) -> bool:
     domain = domain.lower().rstrip(".")
     return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 def host_of(url: str) -> str:
+    plain = _PLAIN_HOST.match(url)  # scheme://host[:port][/?#...]: the host urlsplit would give, without it
+    if plain is not None:
+        return plain.group(1).lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
