@@ -46,7 +46,8 @@ def claims_network(raw_headers: bytes) -> bool:
 
 
 _CLAIM_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]}) + (b"=?",)
-_ADDRESS_HEADER = re.compile(rb"^(?:from|sender):.*(?:\r?\n[ \t].*)*", re.M)
+# searched in "\n" + the block: a literal first character makes the scan several times faster than ^ with re.M
+_ADDRESS_HEADER = re.compile(rb"\n(?:from|sender):.*(?:\r?\n[ \t].*)*")
 _DOMAIN = re.compile(rb"@([a-z0-9][a-z0-9.-]*)")
 
 
@@ -54,12 +55,14 @@ def _sender_domain_claims(head: bytes) -> bool:
     """Whether a domain in the From or Sender header (of a lower-cased header block) is or imitates a network's.
     Without a network's name or an encoded word elsewhere, a message with none makes no claim (most of an inbox),
     found without parsing anything."""
-    for header in _ADDRESS_HEADER.findall(head):
-        for domain in _DOMAIN.findall(header):
-            text = domain.decode("ascii", "replace").rstrip(".")
-            if any(net.owns_domain(text) or _lookalike(text, net) for net in NETWORKS):
-                return True
-    return False
+    return any(_domain_claims(domain) for header in _ADDRESS_HEADER.findall(b"\n" + head)
+               for domain in _DOMAIN.findall(header))
+
+
+@lru_cache(maxsize=4096)  # an inbox's senders come from few domains
+def _domain_claims(domain: bytes) -> bool:
+    text = domain.decode("ascii", "replace").rstrip(".")
+    return any(net.owns_domain(text) or _lookalike(text, net) for net in NETWORKS)
 
 
 def recipients(raw_headers: bytes) -> list[tuple[str, str]]:
