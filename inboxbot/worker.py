@@ -38,7 +38,7 @@ log = logging.getLogger("inboxbot")
 PARALLEL_FROM = 40  # candidates in one batch from which parsing is spread over every core
 ATTEMPTS = 3  # a message whose filing the server refuses this many times is left alone, as an error
 WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
-WRITE_BEHIND_BATCHES = 10  # the same, while the writes go on behind the pass
+WRITE_BEHIND_BATCHES = 3  # behind the pass, from this many on, as soon as the writes before are done
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
@@ -63,6 +63,9 @@ class _WritesBehind:
                 self._error = exc
         self._thread = threading.Thread(target=run, name="inboxbot-writes", daemon=True)
         self._thread.start()
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def wait(self, quiet: bool = False) -> None:
         """Until the flush in hand has ended; raises its error unless `quiet` (the pass is failing already)."""
@@ -201,9 +204,7 @@ class Worker:
                     if self._finish_batch(previous, report, dry_run):
                         high = max([high] + [int(r.ref.uid) for r in previous.batch if r.ref.uid.isdigit()])
                     stopping = self.should_stop()
-                    every = WRITE_BEHIND_BATCHES if self._behind is not None else WRITE_BATCHES
-                    if not dry_run and (len(self._pending) >= every * self.settings.schedule.batch_size
-                                        or stopping):
+                    if not dry_run and (stopping or self._write_now()):
                         last = self._flush(report, inbox, validity, high, last)
                     if stopping:
                         log.info("%s: stopping after the message in hand", self.name)
@@ -374,6 +375,14 @@ class Worker:
         else:
             apply()
         return max(high, last)
+
+    def _write_now(self) -> bool:
+        """Whether to flush what is decided: inline, every WRITE_BATCHES batches' worth; behind the pass, as soon as
+        the writes before are done (so the last flush, which nothing overlaps, is small)."""
+        size, pending = self.settings.schedule.batch_size, len(self._pending)
+        if self._behind is not None and pending >= WRITE_BEHIND_BATCHES * size and not self._behind.busy():
+            return True
+        return pending >= WRITE_BATCHES * size
 
     def _stop_writing_behind(self) -> None:
         """Wait for the writes in hand (raising what failed them): the pass's connection is the pass's again."""
