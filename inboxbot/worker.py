@@ -420,7 +420,7 @@ class Worker:
         return results
 
     def _decide(self, raw: RawMessage, row, inv: Invitation, verdict: Verdict, report: PassReport) -> "_Item":
-        """Compose and plan one screened message. Pure but for ledger reads."""
+        """Compose and plan one screened message. Pure but for ledger reads and what the pass remembers deciding."""
         ref = raw.ref
         if row is None and (inv.message_id in self._decided_message_ids
                             or self.ledger.handled_message_id(self.name, inv.message_id) is not None):
