@@ -222,9 +222,7 @@ class Worker:
             error = str(exc)
             raise
         finally:
-            if self._behind is not None:  # the pass failed: let the writes in hand end before the connection does
-                self._behind.wait(quiet=True)
-                self._behind = None
+            self._stop_writing_behind(quiet=True)  # failing: let the writes in hand end before the connection does
             if batches is not None:
                 batches.close()  # and with it the reading connection
             if self._pool is not None:
@@ -384,11 +382,12 @@ class Worker:
             return True
         return pending >= WRITE_BATCHES * size
 
-    def _stop_writing_behind(self) -> None:
-        """Wait for the writes in hand (raising what failed them): the pass's connection is the pass's again."""
+    def _stop_writing_behind(self, quiet: bool = False) -> None:
+        """Wait for the writes in hand (raising what failed them unless `quiet`): the pass's connection is the
+        pass's again."""
         if self._behind is not None:
             behind, self._behind = self._behind, None
-            behind.wait()
+            behind.wait(quiet)
 
     def _record_not_from_a_network(self, raw: RawMessage, report: PassReport) -> None:
         report.counts["ignore"] += 1
@@ -576,10 +575,6 @@ class Worker:
         finally:
             with self._stages_lock:  # the writes behind a pass time their stages too
                 self._timings[name] += time.perf_counter() - started
-
-    def _timed(self, name: str, func: Callable, *args):
-        with self._stage(name):
-            return func(*args)
 
     def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef):
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
