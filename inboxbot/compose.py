@@ -7,6 +7,7 @@ are stripped of CR/LF and control characters and set through the email package, 
 from __future__ import annotations
 
 import email
+import functools
 import hashlib
 import quopri
 import re
@@ -94,8 +95,10 @@ class Composer:
         self.meeting_options = meeting_options
         search = [str(user_dir)] if user_dir and user_dir.is_dir() else []
         search.append(str(builtin_templates_dir()))
+        # auto_reload off: the templates are read and checked once, at start-up (else every draft would stat its
+        # template file, and a file edited later would be used unchecked)
         self.env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(search), undefined=jinja2.StrictUndefined,
-                                        autoescape=False, keep_trailing_newline=False)
+                                        autoescape=False, keep_trailing_newline=False, auto_reload=False)
         self.env.filters.update(join_or=join_or, shorten=shorten)
         self.names = frozenset(self.env.list_templates())  # read once: listing walks the template folders
         self._check_all()
@@ -160,7 +163,7 @@ class Composer:
         recipient = (clean_header_text(inv.inviter.name or ""), inv.inviter.email) if to_inviter else sender
         message_id = draft_message_id(inv, self.owner.email, verdict.template)
         parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
-        headers = [("From", formataddr(sender, charset="utf-8")), ("To", formataddr(recipient, charset="utf-8")),
+        headers = [("From", _address(*sender)), ("To", _address(*recipient)),
                    ("Subject", _encoded(subject)), ("Date", formatdate(time.time(), localtime=True)),
                    ("Message-ID", message_id)]
         if parent:
@@ -177,8 +180,15 @@ class Composer:
                      to_address=recipient[1], to_inviter=to_inviter)
 
 
+@functools.lru_cache(maxsize=512)
+def _address(name: str, address: str) -> str:
+    return formataddr((name, address), charset="utf-8")
+
+
+@functools.lru_cache(maxsize=512)
 def _encoded(value: str) -> str:
-    """A header value as RFC 2047 encoded words when it is not ASCII, folded when long."""
+    """A header value as RFC 2047 encoded words when it is not ASCII, folded when long. Kept: the email package's
+    encoder tries every split point (a third of a millisecond a subject), and most drafts share their subject."""
     if value.isascii() and len(value) <= 76:
         return value  # what Header would give back (a backlog's thousands of drafts skip building one)
     return Header(value, "us-ascii" if value.isascii() else "utf-8", maxlinelen=76).encode()
