@@ -153,4 +153,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-__all__ = ["PASSWORD", "dovecot", "delayed", "load_maildir", "mailbox_messages", "write_config", "peak_rss_mb"]
+def server_cpu(server: Dovecot) -> float:
+    """CPU seconds Dovecot has used so far: its master, the processes it has reaped (each IMAP connection's
+    process ends with its connection) and those still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    master = int((server.directory / "run" / "master.pid").read_text().strip())
+    total = 0
+    pids = [master]
+    while pids:
+        pid = pids.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue  # ended meanwhile
+        total += sum(int(f) for f in fields[11:15 if pid == master else 13])  # utime, stime (+ reaped children's)
+        pids += [int(c) for c in children]
+    return total / tick
+
+
+__all__ = ["PASSWORD", "dovecot", "delayed", "load_maildir", "mailbox_messages", "write_config", "peak_rss_mb",
+           "server_cpu"]
