@@ -173,22 +173,21 @@ class Ledger:
 
     def plan(self, account: str, ref: MessageRef, inv: Invitation, verdict: Verdict | None, *, inviter_key: str | None,
              target_folder: str | None, draft_message_id: str | None, state: str = PLANNED,
-             error: str | None = None) -> None:
+             error: str | None = None, record: str | None = None) -> None:
+        """Record a decision (`record`: invitation_record(inv), when made already). A message recorded before keeps
+        its row; only its state, error and a missing draft Message-ID are updated."""
         now = time.time()
         self.db.execute(
             "INSERT INTO messages (account, folder, uidvalidity, uid, message_id, kind, network, inviter_key, decision,"
             " template, reasons, invitation, state, error, draft_message_id, target_folder, first_seen, updated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET state=excluded.state,"
-            " error=excluded.error, updated=excluded.updated",
+            " error=excluded.error, updated=excluded.updated,"
+            " draft_message_id=coalesce(draft_message_id, excluded.draft_message_id)",
             (account, ref.folder, ref.uidvalidity, ref.uid, inv.message_id, inv.kind.value, inv.network, inviter_key,
              verdict.decision.value if verdict else None, verdict.template if verdict else None,
-             json.dumps(list(verdict.reasons) if verdict else []), json.dumps(_invitation_json(inv)),
-             state, error, None, target_folder, now, now))
-        if draft_message_id is not None:
-            self.db.execute("UPDATE messages SET draft_message_id=? WHERE account=? AND folder=? AND uidvalidity=? "
-                            "AND uid=? AND draft_message_id IS NULL",
-                            (draft_message_id, account, ref.folder, ref.uidvalidity, ref.uid))
+             json.dumps(list(verdict.reasons) if verdict else []), record or invitation_record(inv),
+             state, error, draft_message_id, target_folder, now, now))
 
     def set_state(self, account: str, ref: MessageRef, state: str, error: str | None = None,
                   reply: str | None = None) -> None:
@@ -362,9 +361,10 @@ class _Tx:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _invitation_json(inv: Invitation) -> dict:
-    """The parsed form kept for later (replay re-screens it without the server), evidence included."""
-    return _plain(inv)
+def invitation_record(inv: Invitation) -> str:
+    """The parsed form kept for later (replay re-screens it without the server), evidence included, as JSON text.
+    Made where the invitation is parsed (on every core, for a backlog), not where it is written."""
+    return json.dumps(_plain(inv))
 
 
 def _plain(value: Any) -> Any:

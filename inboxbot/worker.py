@@ -242,6 +242,7 @@ class Worker:
         ahead = self._read_ahead(inbox, last, known, uidnext) if others_ignored else None
         read_to = last
         if ahead is not None:
+            self._start_pool()  # a backlog: the parsers start while the first batches are read
             self._behind = _WritesBehind()
             try:
                 for fetched in ahead:
@@ -348,8 +349,8 @@ class Worker:
             parsed = prepared.parsed()
         items: list[_Item] = []
         complete = True
-        for (raw, row), (inv, verdict) in zip(prepared.candidates, parsed):
-            items.append(self._decide(raw, row, inv, verdict, report))
+        for (raw, row), result in zip(prepared.candidates, parsed):
+            items.append(self._decide(raw, row, result, report))
             if self.should_stop():
                 complete = False
                 break
@@ -396,18 +397,18 @@ class Worker:
         log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
-    def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[tuple[Invitation, Verdict]]]:
+    def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[parse_pool.Screened]]:
         """Parsing and screening are most of the CPU a backlog costs: once a pass meets a big batch, they run on
         every core, in the background, while the next batch is fetched. Returns how to get the results."""
         cores = os.cpu_count() or 1
-        if len(raws) >= PARALLEL_FROM and cores > 1 and self._pool is None and not self._pool_failed:
-            self._pool = parse_pool.start(cores, self.chain)
+        if len(raws) >= PARALLEL_FROM:
+            self._start_pool()
         if self._pool is None or len(raws) < 8:
             return lambda: [parse_pool.screened(raw, self.chain) for raw in raws]
         size = max(1, len(raws) // (2 * cores))
         futures = [self._pool.submit(parse_pool.screen_chunk, raws[i:i + size]) for i in range(0, len(raws), size)]
 
-        def results() -> list[tuple[Invitation, Verdict]]:
+        def results() -> list[parse_pool.Screened]:
             try:
                 return [pair for future in futures for pair in future.result()]
             except (BrokenProcessPool, OSError) as exc:  # no way to run processes here: parse in this one
@@ -418,13 +419,18 @@ class Worker:
                 return [parse_pool.screened(raw, self.chain) for raw in raws]
         return results
 
-    def _decide(self, raw: RawMessage, row, inv: Invitation, verdict: Verdict, report: PassReport) -> "_Item":
+    def _start_pool(self) -> None:
+        cores = os.cpu_count() or 1
+        if cores > 1 and self._pool is None and not self._pool_failed:
+            self._pool = parse_pool.start(cores, self.chain)
+
+    def _decide(self, raw: RawMessage, row, result: parse_pool.Screened, report: PassReport) -> "_Item":
         """Compose and plan one screened message. Pure but for ledger reads and what the pass remembers deciding."""
-        ref = raw.ref
+        ref, (inv, verdict, record) = raw.ref, result
         if row is None and (inv.message_id in self._decided_message_ids
                             or self.ledger.handled_message_id(self.name, inv.message_id) is not None):
             report.skipped += 1
-            return _Item(ref, row, inv, None, None, None, "duplicate")
+            return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
             self._decided_message_ids.add(inv.message_id)
         key = inviter_key(inv)
@@ -444,7 +450,7 @@ class Worker:
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
                  inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
                  extra={"decision": verdict.decision.value, "uid": ref.uid})
-        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act")
+        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act", record)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
@@ -453,17 +459,18 @@ class Worker:
                 ref = it.ref
                 if it.kind == "duplicate":
                     self.ledger.plan(self.name, ref, it.inv, None, inviter_key=None, target_folder=None,
-                                     draft_message_id=None, state=DONE)
+                                     draft_message_id=None, state=DONE, record=it.record)
                 elif it.kind == "unreadable":
                     self.ledger.plan(self.name, ref, it.inv, it.verdict, inviter_key=it.key, target_folder=None,
-                                     draft_message_id=None, state=ERROR, error=it.inv.error)
+                                     draft_message_id=None, state=ERROR, error=it.inv.error, record=it.record)
                     report.errors += 1
                     log.warning("%s: message %s could not be read and stays where it is: %s", self.name, ref.uid,
                                 it.inv.error)
                 elif it.row is None:  # a message resumed from an interrupted pass keeps the state it reached
                     self.ledger.plan(self.name, ref, it.inv, it.verdict, inviter_key=it.key,
                                      target_folder=it.plan.folder,
-                                     draft_message_id=it.plan.draft.message_id if it.plan.draft else None)
+                                     draft_message_id=it.plan.draft.message_id if it.plan.draft else None,
+                                     record=it.record)
         acting = [it for it in items if it.kind == "act"]
         acting = self._replies(acting, report)
         inbox = self.folders["inbox"]
@@ -641,7 +648,7 @@ class _Prepared:
 
     batch: list[RawMessage]
     candidates: list[tuple[RawMessage, object]]
-    parsed: Callable[[], list[tuple[Invitation, Verdict]]]
+    parsed: Callable[[], list[parse_pool.Screened]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -655,6 +662,7 @@ class _Item:
     key: str | None
     plan: actions.Plan | None
     kind: str  # "act", "duplicate" (answered before under another UID) or "unreadable"
+    record: str  # the invitation as the ledger keeps it, made where it was parsed
 
 
 def _uids(items: list[_Item]) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 from inboxbot import digest, parse
 from inboxbot.cli import main
 from inboxbot.progress import Progress
-from inboxbot.store import Ledger, _invitation_json, invitation_from_json
+from inboxbot.store import Ledger, invitation_from_json, invitation_record
 from tests.conftest import CORPUS, PASSWORD, corpus_message, folder_messages
 from tests.test_imap_once import write_config
 
@@ -398,7 +398,7 @@ def test_small_work_shows_no_progress():
 def test_the_stored_parsed_form_keeps_the_evidence():
     inv = parse.parse(corpus_message("064"))  # a forgery: replaying the `forged` rule needs its evidence
     assert inv.evidence.claimed
-    assert invitation_from_json(json.dumps(_invitation_json(inv))) == inv
+    assert invitation_from_json(invitation_record(inv)) == inv
     assert invitation_from_json("{broken") is None and invitation_from_json(None) is None
 
 

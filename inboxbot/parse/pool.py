@@ -8,10 +8,11 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from inboxbot.model import Invitation, Verdict
 from inboxbot.parse import parse
+from inboxbot.store import invitation_record
 
 if TYPE_CHECKING:
     from inboxbot.policy.chain import Chain
@@ -20,19 +21,35 @@ _chain: Chain | None = None  # in a worker: the chain of the pass that started i
 
 
 def start(workers: int, chain: Chain) -> ProcessPoolExecutor:
+    """The pool, its workers starting now (a worker takes a good part of a second to start and import the parser:
+    started with the pass, they are ready when the first batch comes)."""
     # spawn, not fork: the daemon has threads (IDLE watchers, the scheduler), and forking a threaded process can
     # copy a lock in a held state
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(), chain))
+    for _ in range(workers):
+        pool.submit(_ready)  # the pool starts a worker for each task it cannot hand to an idle one
+    return pool
 
 
-def screened(raw: bytes, chain: Chain) -> tuple[Invitation, Verdict]:
-    """Read one message and screen it: the pure middle of a pass, the same in a worker and in inboxbot."""
+def _ready() -> None:
+    """A task that only makes the pool start a worker."""
+
+
+class Screened(NamedTuple):
+    inv: Invitation
+    verdict: Verdict
+    record: str  # the invitation as the ledger keeps it (store.invitation_record)
+
+
+def screened(raw: bytes, chain: Chain) -> Screened:
+    """Read one message, screen it and make its record: the pure middle of a pass, the same in a worker and in
+    inboxbot (where the record would be made on the one connection that writes, one message after another)."""
     inv = parse(raw)
-    return inv, chain.screen(inv)
+    return Screened(inv, chain.screen(inv), invitation_record(inv))
 
 
-def screen_chunk(raws: list[bytes]) -> list[tuple[Invitation, Verdict]]:
+def screen_chunk(raws: list[bytes]) -> list[Screened]:
     assert _chain is not None, "a pool worker gets its chain when it starts"
     return [screened(raw, _chain) for raw in raws]
 
