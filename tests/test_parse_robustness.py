@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import claims_network, parse
-from inboxbot.parse.base import host_of, search_folded
+from inboxbot.parse.base import TRACKING_PARAMS, host_of, search_folded, strip_tracking
 from inboxbot.parse.mime import Mail, _split_headers, decode_header_value, parse_address, split_mime
 from tests.conftest import CORPUS
 
@@ -256,3 +256,24 @@ def test_a_link_host_is_the_one_urlsplit_finds(scheme, separator, host, rest):
     except ValueError:
         want = ""
     assert host_of(url) == want
+
+
+_QUERY_NAMES = st.sampled_from(["trk", "midToken", "authType", "utm_source", "e", "id", "ID", "trk%20", "t+k", "", "Trk", "x"])
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["http://", "https://", "HTTPS://", "http:/", ""]),
+       st.text(st.sampled_from(list("aZ9.-:/@[]%# \t\\")), max_size=12),
+       st.lists(st.tuples(_QUERY_NAMES, st.sampled_from(["", "=", "=1", "=%7E~", "=a b", "=x#y"])), max_size=4),
+       st.sampled_from([frozenset(), frozenset({"id"}), frozenset({"trk"})]))
+def test_a_link_loses_its_tracking_as_the_url_parser_would_have_it(start, rest, params, keep):
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    url = start + rest + ("?" + "&".join(name + value for name, value in params) if params else "")
+    try:
+        parts = urlsplit(url)
+        want = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(
+            [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k.lower() in keep or k.lower() not in TRACKING_PARAMS]), ""))
+    except ValueError:
+        want = url
+    assert strip_tracking(url, keep) == want
