@@ -410,7 +410,7 @@ class Worker:
 
         def results() -> list[parse_pool.Screened]:
             try:
-                return [pair for future in futures for pair in future.result()]
+                return [result for future in futures for result in future.result()]
             except (BrokenProcessPool, OSError) as exc:  # no way to run processes here: parse in this one
                 log.warning("%s: parsing in parallel failed (%s); going on in one process", self.name, exc)
                 if self._pool is not None:

@@ -37,6 +37,8 @@ def _ready() -> None:
 
 
 class Screened(NamedTuple):
+    """One message read and screened."""
+
     inv: Invitation
     verdict: Verdict
     record: str  # the invitation as the ledger keeps it (store.invitation_record)
