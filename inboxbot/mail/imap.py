@@ -69,9 +69,10 @@ def plain_fetch_items(data: list, key: bytes) -> dict[int, tuple[object, tuple[b
         if uid is None:
             continue
         flags = _FLAGS_ITEM.search(text)
-        before = items.get(int(uid.group(1)), (_NOTHING, ()))
-        items[int(uid.group(1))] = (before[0] if body is _NOTHING else body,
-                                    tuple(flags.group(1).split()) if flags else before[1])
+        number = int(uid.group(1))
+        before = items.get(number, (_NOTHING, ()))
+        items[number] = (before[0] if body is _NOTHING else body,
+                         tuple(flags.group(1).split()) if flags else before[1])
     return items
 
 

@@ -62,9 +62,6 @@ def domain_in(domain: str, domains: tuple[str, ...]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
-_PLAIN_LINK = re.compile(r'https?://[!"$-Z\\^-~]+\Z')  # printable ASCII but for blanks, # and brackets
-
-
 def host_of(url: str) -> str:
     plain = _PLAIN_HOST.match(url)  # scheme://host[:port][/?#...]: the host urlsplit would give, without it
     if plain is not None:
@@ -75,11 +72,14 @@ def host_of(url: str) -> str:
         return ""
 
 
+_PLAIN_LINK = re.compile(r'https?://[!"$-Z\\^-~]+\Z')  # printable ASCII but for blanks, # and brackets
+
+
 def strip_tracking(url: str, keep: frozenset[str] = frozenset()) -> str:
     """Drop tracking and session parameters from a URL (keeping those in `keep`)."""
     base, mark, query = url.partition("?")
     if mark and _PLAIN_LINK.match(url) and _only_tracking(query, keep):
-        return base  # what the general way below gives for a plain link whose every parameter goes, at a fifth
+        return base  # what the general way below gives, without decoding and re-encoding a query that all goes
     try:
         parts = urlsplit(url)
     except ValueError:
