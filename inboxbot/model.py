@@ -21,7 +21,7 @@ class Decision(str, Enum):
     IGNORE = "ignore"
 
 
-TEMPLATES = ("where_did_we_meet", "confirm_meeting", "profile_question", "coffee_invite", "feedback")
+TEMPLATES = ("where_did_we_meet", "confirm_meeting", "profile_question", "coffee_invite", "feedback", "open_question")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class Invitation:
     no_auto_reply: str | None = None  # why RFC 3834 forbids an automatic answer (Auto-Submitted, List-*, ...)
     why_kind: str = ""  # a short reason for the kind, shown by explain
     error: str | None = None  # set when the message could not be read; kind is then OTHER
+    doubts: tuple[str, ...] = ()  # parser self-checks that failed: a doubtful result goes to review, never a reply
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class Verdict:
     reasons: tuple[str, ...]
     results: tuple[RuleResult, ...]
     matched: tuple[str, ...] = ()  # phrases that matched, for templates ("extra income", "met at")
+    quote: str | None = None  # the sentence of the note that carries what the deciding rule read in it
+    confidence: float | None = None  # how sure the note reader is (0..1); None when no note was read
 
 
 @dataclass(frozen=True)
