@@ -119,6 +119,10 @@ class Verdict:
     matched: tuple[str, ...] = ()  # phrases that matched, for templates ("extra income", "met at")
     quote: str | None = None  # the sentence of the note that carries what the deciding rule read in it
     confidence: float | None = None  # how sure the note reader is (0..1); None when no note was read
+    # what the note reader found besides the intent, for the templates: "family" (a family tie), "referral" (a
+    # third person sent them), "when" / "where" (the note already says when / where they met), "content" (it cites
+    # a post, talk, article or group of the owner's)
+    facets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
