@@ -232,7 +232,14 @@ def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | N
                  should_stop=lambda: False) -> PassReport:
     session = Session(settings, chain, composer)
     try:
-        return session.run(dry_run=dry_run, should_stop=should_stop)
+        report = session.run(dry_run=dry_run, should_stop=should_stop)
+        if not dry_run:  # `status --check` for cron users: a `once` counts like a pass of the daemon
+            session.record(success=True)
+        return report
+    except InboxbotError as exc:
+        if not dry_run and session.ledger is not None:
+            session.record(success=False, error=str(exc))
+        raise
     finally:
         session.close()
 

@@ -112,6 +112,8 @@ def run_forever(settings: Settings, run_pass: PassFunction, watch: Callable | No
     scheduler.start()
     for thread in watchers:
         thread.join(timeout=3)
+    for account in accounts:  # `inboxbot status` must not promise a next pass nobody will run
+        record(account.account.name, next_run=None)
     log.info("stopped")
     return 0
 

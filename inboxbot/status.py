@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 
 from inboxbot.config import Settings
-from inboxbot.store import DISCARDED, ERROR, REMOVED, SENT, Ledger
+from inboxbot.store import DISCARDED, DONE, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
 
@@ -36,7 +36,9 @@ def account_status(settings: Settings, account: Settings) -> dict:
     path = settings.path(settings.state.database)
     out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
                  "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
-                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False}
+                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False,
+                 "review_folders": [account.folders.screening, account.folders.suspicious],
+                 "replies_mode": account.replies.mode}
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
@@ -48,25 +50,30 @@ def account_status(settings: Settings, account: Settings) -> dict:
             out["last_pass"] = {"started": _when(row["started"]), "seconds": round(row["finished"] - row["started"], 3),
                                 "decisions": json.loads(row["counts"] or "{}"), "error": row["error"]}
         status = next(ledger.rows("SELECT * FROM account_status WHERE account=?", name), None)
-        last_ok = None
+        # a pass of `once` and one of the daemon both count: whichever succeeded last
+        last_ok = next(ledger.rows("SELECT max(finished) FROM passes WHERE account=? AND error IS NULL AND finished "
+                                   "IS NOT NULL", name))[0]
+        failing = False
         if status is not None:
-            last_ok = status["last_success"]
-            out["next_pass"] = _when(status["next_run"])
+            last_ok = max(filter(None, (last_ok, status["last_success"])), default=None)
+            next_run = status["next_run"]
+            # a daemon that was killed could not say it stopped: a next pass long overdue is no promise
+            if next_run is not None and next_run >= time.time() - account.schedule.interval:
+                out["next_pass"] = _when(next_run)
             if status["last_error"] and (status["last_error_at"] or 0) >= (last_ok or 0):
+                failing = True
                 out["last_error"] = {"message": status["last_error"], "at": _when(status["last_error_at"]),
                                      "failures_in_a_row": status["failures"]}
-        if last_ok is None:
-            ok = next(ledger.rows("SELECT max(finished) FROM passes WHERE account=? AND error IS NULL AND finished "
-                                  "IS NOT NULL", name))[0]
-            last_ok = ok
         out["last_success"] = _when(last_ok)
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
 
         def count(sql: str, *args: object) -> int:
             return next(ledger.rows(sql, name, *args))[0]
         out["failed_messages"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND state=?", ERROR)
+        # what was moved there (`location` is set when the move succeeded), not what was decided
         out["filed_for_review_7d"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND decision IN "
-                                           "('ask', 'feedback', 'quarantine') AND updated >= ?", time.time() - 7 * 86400)
+                                           "('ask', 'feedback', 'quarantine') AND state=? AND location IS NOT NULL "
+                                           "AND updated >= ?", DONE, time.time() - 7 * 86400)
         out["drafts_today"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND reply='draft' AND updated >= ?",
                                     midnight)
         out["sent_today"] = count("SELECT COUNT(*) FROM messages WHERE account=? AND reply='sent' AND updated >= ?",
@@ -74,7 +81,11 @@ def account_status(settings: Settings, account: Settings) -> dict:
         out["drafts_by_template"] = draft_outcomes(ledger, name)
         for row in ledger.rows("SELECT action, COUNT(*) FROM learned WHERE account=? GROUP BY action", name):
             out["learned"][row[0]] = row[1]
-        out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
+        if failing:
+            out["unhealthy_because"] = "the last attempt failed"
+        elif not last_ok or time.time() - last_ok > HEALTHY_INTERVALS * account.schedule.interval:
+            out["unhealthy_because"] = f"no successful pass in {HEALTHY_INTERVALS} intervals"
+        out["healthy"] = "unhealthy_because" not in out
     finally:
         ledger.close()
     return out
@@ -83,7 +94,8 @@ def account_status(settings: Settings, account: Settings) -> dict:
 def render(statuses: list[dict]) -> str:
     lines = []
     for s in statuses:
-        lines.append(f"{s['account']}: {'healthy' if s['healthy'] else 'NOT healthy'}")
+        lines.append(f"{s['account']}: " + ("healthy" if s["healthy"] else
+                                            f"NOT healthy ({s.get('unhealthy_because', 'no pass yet')})"))
         last = s["last_pass"]
         if last:
             decisions = ", ".join(f"{v} {k}" for k, v in sorted(last["decisions"].items())) or "nothing new"
@@ -95,10 +107,11 @@ def render(statuses: list[dict]) -> str:
         if s["last_error"]:
             lines.append(f"  last error:    {s['last_error']['message']}" +
                          (f" ({s['last_error']['at']})" if s["last_error"].get("at") else ""))
-        lines.append(f"  next pass:     {s['next_pass'] or 'unknown (is `inboxbot run` running?)'}")
-        lines.append(f"  for review:    {s['filed_for_review_7d']} filed to Screening/Suspicious in 7 days; "
-                     f"{s['failed_messages']} message(s) failed")
-        lines.append(f"  today:         {s['drafts_today']} draft(s), {s['sent_today']} sent")
+        lines.append(f"  next pass:     {s['next_pass'] or 'none (no `inboxbot run` is running)'}")
+        lines.append(f"  for review:    {s['filed_for_review_7d']} moved to {' or '.join(s['review_folders'])} in "
+                     f"7 days; {s['failed_messages']} message(s) failed")
+        sent = (f", {s['sent_today']} sent by inboxbot" if s["sent_today"] or s["replies_mode"] == "send" else "")
+        lines.append(f"  today:         {s['drafts_today']} draft(s) made{sent}")
         for template, d in sorted(s["drafts_by_template"].items()):
             rate = f"{d['acceptance']:.0%} sent" if d["acceptance"] is not None else "no outcome yet"
             lines.append(f"  drafts {template + ':':<19} {d['made']} made: {d['waiting']} waiting, {d[SENT]} sent by you, "

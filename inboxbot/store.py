@@ -12,6 +12,7 @@ import time
 from dataclasses import fields, is_dataclass
 from enum import Enum
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, Iterator
 
 from inboxbot.errors import StateError
@@ -333,16 +334,19 @@ class Ledger:
         self.db.execute("UPDATE passes SET finished=?, counts=?, error=? WHERE id=?",
                         (time.time(), json.dumps(counts), error, pass_id))
 
-    def set_account_status(self, account: str, *, next_run: float | None, success: bool,
-                           error: str | None = None) -> None:
+    def set_account_status(self, account: str, *, next_run: float | None | EllipsisType = ...,
+                           success: bool | None = None, error: str | None = None) -> None:
+        """The outcome of a pass (success True/False) and when the daemon runs the next one (None: no daemon is
+        running; left as it is when not given, as by `once`)."""
         now = time.time()
         self.db.execute("INSERT INTO account_status (account) VALUES (?) ON CONFLICT (account) DO NOTHING", (account,))
+        if next_run is not ...:
+            self.db.execute("UPDATE account_status SET next_run=? WHERE account=?", (next_run, account))
         if success:
-            self.db.execute("UPDATE account_status SET next_run=?, last_success=?, failures=0 WHERE account=?",
-                            (next_run, now, account))
-        else:
-            self.db.execute("UPDATE account_status SET next_run=?, last_error=?, last_error_at=?, "
-                            "failures=failures+1 WHERE account=?", (next_run, error, now, account))
+            self.db.execute("UPDATE account_status SET last_success=?, failures=0 WHERE account=?", (now, account))
+        elif success is False:
+            self.db.execute("UPDATE account_status SET last_error=?, last_error_at=?, failures=failures+1 "
+                            "WHERE account=?", (error, now, account))
 
     def rows(self, sql: str, *args: Any) -> Iterator[sqlite3.Row]:
         yield from self.db.execute(sql, args)
