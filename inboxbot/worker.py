@@ -40,6 +40,7 @@ ATTEMPTS = 3  # a message whose filing the server refuses this many times is lef
 WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a time: fewer, larger IMAP writes
 WRITE_BEHIND_BATCHES = 3  # behind the pass, from this many on, as soon as the writes before are done
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
+HELD_BACK = "held back"  # what a pass reports for a repeat invitation that once_per_inviter_days gives no draft
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
 
 
@@ -112,7 +113,7 @@ class PassReport:
         new = sum(self.counts.values())
         if new == 0:
             return f"{self.account}: nothing new" + (" (dry run)" if self.dry_run else "")
-        order = ["accept", "ask", "feedback", "decline", "quarantine", "ignore"]
+        order = ["accept", "ask", "feedback", HELD_BACK, "decline", "quarantine", "ignore"]
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
         if self.sent:
             parts.append(f"{self.sent} sent")
@@ -444,12 +445,15 @@ class Worker:
         if send and report.dry_run:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
-        report.counts[verdict.decision.value] += 1
-        report.add(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", verdict.decision.value,
-                                      verdict.template or "-", plan.folder or "(stays)", plan.describe(), reason))
+        # a repeat held back by once_per_inviter_days is filed like its decision, but it is not an answered `ask`
+        shown = HELD_BACK if draft is None and remark.startswith(HELD_BACK) else verdict.decision.value
+        report.counts[shown] += 1
+        report.add(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", shown,
+                           "-" if shown == HELD_BACK else verdict.template or "-", plan.folder or "(stays)",
+                           plan.describe(), reason))
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
-                 inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
-                 extra={"decision": verdict.decision.value, "uid": ref.uid})
+                 inv.inviter.name or inv.network or "unknown sender", shown,
+                 remark if shown == HELD_BACK else reason, extra={"decision": shown, "uid": ref.uid})
         return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act", record)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
@@ -587,10 +591,15 @@ class Worker:
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
             return None, ""
         days = self.settings.replies.once_per_inviter_days
-        if days and key is not None and (key in self._drafted_inviters or self.ledger.replied_to(
-                self.name, key, time.time() - days * 86400, ref) is not None):
-            what = "a reminder" if inv.kind is Kind.REMINDER else "another invitation"
-            return None, f"no draft: {what} from an inviter who already has one"
+        if days and key is not None:
+            earlier = None if key in self._drafted_inviters else \
+                self.ledger.replied_to(self.name, key, time.time() - days * 86400, ref)
+            if key in self._drafted_inviters or earlier is not None:
+                what = "a reminder" if inv.kind is Kind.REMINDER else "another invitation"
+                when = (time.strftime(" on %Y-%m-%d", time.localtime(earlier["first_seen"])) if earlier
+                        else " in this pass")
+                return None, (f"{HELD_BACK}: no draft, {what} from an inviter who got one{when} "
+                              f"(replies.once_per_inviter_days = {days})")
         draft = self.composer.compose(inv, verdict)
         if key is not None:
             self._drafted_inviters.add(key)
