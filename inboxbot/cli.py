@@ -191,10 +191,12 @@ class Session:
         self.ledger = None
         self.mailbox = None
 
-    def _ledger(self):
+    def _ledger(self, dry_run: bool = False):
         from inboxbot.store import Ledger
         if self.ledger is None:
-            self.ledger = Ledger(self.settings.path(self.settings.state.database))
+            path = self.settings.path(self.settings.state.database)
+            # a dry run leaves no file behind, not even an empty ledger: before the first real run it reads none
+            self.ledger = Ledger(":memory:" if dry_run and not path.exists() else path)
         return self.ledger
 
     def record(self, **status) -> None:
@@ -202,7 +204,7 @@ class Session:
         self._ledger().set_account_status(self.settings.account.name, **status)
 
     def run(self, *, dry_run: bool = False, should_stop=lambda: False) -> PassReport:
-        self._ledger()
+        self._ledger(dry_run)
         if self.mailbox is not None and not self.mailbox.alive():
             self._drop_mailbox()  # the server closed it while we waited: reconnect quietly
         if self.mailbox is None:

@@ -169,12 +169,16 @@ class Worker:
         batches = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
+            if dry_run:
+                self._check_ready()  # what the real run will need, even when nothing is new now
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
             if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
                     not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
                 return report  # the idle poll: one round trip, whatever the size of the inbox
+            if not dry_run:
+                self._check_ready()  # before anything is recorded or changed
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "
@@ -234,6 +238,18 @@ class Worker:
             if pass_id is not None:
                 self.ledger.finish_pass(pass_id, dict(report.counts), error)
         return report
+
+    def _check_ready(self) -> None:
+        """Fail before any change, not halfway: the server must be able to move one message alone, and the folders
+        for drafts (and sent replies) must be there."""
+        if not self.mailbox.can_move:
+            raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved without "
+                               "expunging the whole folder; inboxbot refuses to do that",
+                               hint="Use a server with MOVE or UIDPLUS (every current server has one).")
+        if self.composer is not None and self.settings.replies.mode != "off":
+            self._drafts_folder()
+        if self.settings.replies.mode == "send":
+            self.mailbox.sent_folder(self.folders.get("sent", ""))
 
     def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
                      others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:

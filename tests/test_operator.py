@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import mailbox
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import corpus_message
+from tests.conftest import PASSWORD, corpus_message, folder_messages
 from tests.test_faults import _with_message_id
+from tests.test_imap_once import write_config
 
 
 def run(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -44,3 +47,33 @@ def test_a_repeat_invitation_held_back_is_reported_as_such(tmp_path):
     assert "confirm_meeting" not in second.stdout
     assert len(box.get_folder("Drafts")) == 1  # no second draft
     assert len(box.get_folder("Invitations.Screening")) == 2  # filed like an ask
+
+
+def test_a_dry_run_checks_what_the_real_run_needs_and_leaves_no_file(dovecot, imap_user, tmp_path):
+    client = dovecot.client(imap_user)
+    for name in ("027", "036"):
+        client.append("INBOX", corpus_message(name))
+    folders_before = sorted(name for _, _, name in client.list_folders())
+    cfg = write_config(tmp_path, dovecot, imap_user, folders='drafts = "MyDrafts"')
+    state = tmp_path / "state"
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "state.sqlite3"), str(state / "s.sqlite3")))
+    env = {"INBOXBOT_PASSWORD": PASSWORD}
+    for args in (("once", "--dry-run"), ("once",)):
+        done = run(*args, "--config", str(cfg), env=env)
+        assert done.returncode == 2, done.stdout
+        assert ("folders.drafts names the folder 'MyDrafts', which does not exist on 127.0.0.1; its folders are: "
+                "Drafts, INBOX, Sent, Trash") in done.stderr
+        assert "Set folders.drafts to one of them" in done.stderr and "Traceback" not in done.stderr
+        assert sorted(name for _, _, name in client.list_folders()) == folders_before  # nothing created
+        assert len(folder_messages(client, "INBOX")) == 2
+    db = sqlite3.connect(state / "s.sqlite3")  # the real run failed before recording any message (but its failure)
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    assert "MyDrafts" in db.execute("SELECT last_error FROM account_status").fetchone()[0]
+    db.close()
+    shutil.rmtree(state)
+    cfg.write_text(cfg.read_text().replace('drafts = "MyDrafts"', ""))
+    dry = run("once", "--dry-run", "--config", str(cfg), env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "2 new · 2 ask (dry run: nothing changed)" in dry.stdout
+    assert not state.exists()  # no file, not even an empty ledger (nor its folder)
+    client.logout()

@@ -13,6 +13,7 @@ class Mailbox(Protocol):
     """All folder names are the config's, with "/" as the hierarchy separator; adapters translate."""
 
     supports_keywords: bool
+    can_move: bool  # whether one message can be moved without expunging its whole folder
 
     def open(self) -> None: ...
 

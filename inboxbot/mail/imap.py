@@ -360,7 +360,7 @@ class ImapMailbox:
 
     def sent_folder(self, configured: str = "") -> str | None:
         if configured:
-            return configured
+            return self._configured(configured, "folders.sent")
         if "sent" not in self._special:
             try:
                 special = self._c().find_special_folder(imapclient.imapclient.SENT)
@@ -423,8 +423,7 @@ class ImapMailbox:
 
     def drafts_folder(self, configured: str = "") -> str:
         if configured:
-            self.ensure_folder(configured)
-            return configured
+            return self._configured(configured, "folders.drafts")
         if self._special.get("drafts"):
             return self._special["drafts"]
         try:
@@ -437,8 +436,28 @@ class ImapMailbox:
         for candidate in ("Drafts", "INBOX" + self._delimiter + "Drafts"):
             if self._folders and candidate in self._folders:
                 return candidate.replace(self._delimiter, "/")
-        raise MailboxError("the server has no Drafts folder (none is marked \\Drafts and none is named Drafts)",
+        raise MailboxError("the server has no Drafts folder (none is marked \\Drafts and none is named Drafts); its "
+                           f"folders are: {self._folder_list()}",
                            hint="Set folders.drafts to the folder your mail client keeps drafts in.")
+
+    def _configured(self, folder: str, key: str) -> str:
+        """A drafts or sent folder the config names must exist, as a missing default Drafts is an error: a typo
+        would otherwise become a new folder nobody looks at."""
+        if self._folders is None or self._name(folder) in self._folders:
+            return folder
+        raise MailboxError(f"{key} names the folder {folder!r}, which does not exist on {self.host}; its folders "
+                           f"are: {self._folder_list()}",
+                           hint=f"Set {key} to one of them (or leave it empty to use the server's \\"
+                                f"{key.split('.')[1].capitalize()} folder).")
+
+    def _folder_list(self) -> str:
+        existing = sorted(name.replace(self._delimiter, "/") for name in self._folders or ())
+        return ", ".join(existing[:30]) + (f" and {len(existing) - 30} more" if len(existing) > 30 else "")
+
+    @property
+    def can_move(self) -> bool:
+        """Whether exactly one message can leave a folder: MOVE, or UID COPY + UID EXPUNGE (UIDPLUS)."""
+        return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
 
     def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> list[str | None]:
         uids: list[str | None] = []

@@ -15,6 +15,7 @@ _FLAGS = {"\\Seen": "S", "\\Flagged": "F", "\\Draft": "D", "\\Answered": "R", "\
 
 class MaildirMailbox:
     supports_keywords = False
+    can_move = True
 
     def __init__(self, path: Path, inbox: str = "INBOX") -> None:
         self.root_path = Path(os.path.expanduser(str(path)))
@@ -91,8 +92,9 @@ class MaildirMailbox:
         return RawMessage(MessageRef(folder, 1, key), msg.as_bytes(unixfrom=False), flags)
 
     def sent_folder(self, configured: str = "") -> str | None:
-        name = configured or "Sent"
-        return name if (self.root_path / ("." + name.replace("/", "."))).is_dir() else None
+        if configured:
+            return self._configured(configured, "folders.sent")
+        return "Sent" if (self.root_path / ".Sent").is_dir() else None
 
     def exists(self, ref: MessageRef) -> bool:
         try:
@@ -105,9 +107,16 @@ class MaildirMailbox:
         self._folder(folder, create=True)
 
     def drafts_folder(self, configured: str = "") -> str:
-        name = configured or "Drafts"
-        self.ensure_folder(name)
-        return name
+        return self._configured(configured, "folders.drafts") if configured else "Drafts"  # created by append
+
+    def _configured(self, name: str, key: str) -> str:
+        """A folder the config names must exist: a typo would otherwise become a folder nobody looks at."""
+        if (self.root_path / ("." + name.replace("/", "."))).is_dir():
+            return name
+        existing = sorted(p.name[1:].replace(".", "/") for p in self.root_path.glob(".?*") if (p / "cur").is_dir())
+        raise MailboxError(f"{key} names the folder {name!r}, which does not exist; the folders are: "
+                           f"{', '.join(['INBOX'] + existing)}",
+                           hint=f"Set {key} to one of them (or leave it empty for the default).")
 
     def append(self, folder: str, raws: list[bytes], flags: tuple[str, ...]) -> list[str | None]:
         box = self._folder(folder, create=True)
