@@ -46,4 +46,4 @@ class TemplateError(InboxbotError):
 
 
 class StateError(InboxbotError):
-    hint = "Check state.database; move a damaged file aside to start a fresh ledger."
+    hint = "Check state.database."

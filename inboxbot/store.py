@@ -5,7 +5,9 @@ and `done` when filed. A pass that was interrupted resumes from these states ins
 """
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any, Iterator
 
+from inboxbot.config import DEFAULT_STATE
 from inboxbot.errors import StateError
 from inboxbot.faults import checkpoint
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, MessageRef, Person, Verdict
@@ -77,10 +80,17 @@ class Ledger:
                     self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"the state database {self.path} cannot be used: {exc}") from exc
-        except OSError as exc:
-            raise StateError(f"the state database {self.path} cannot be created: {exc.strerror}") from exc
+                self._probe_writable()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise state_error(self.path, exc) from exc
+
+    def _probe_writable(self) -> None:
+        """A ledger that cannot be written fails here, not after the first IMAP write: a write, rolled back."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE meta SET value=value WHERE key='schema_version'")
+        finally:
+            self.db.execute("ROLLBACK")
 
     def _migrate(self) -> None:
         existing = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -350,6 +360,43 @@ class Ledger:
 
     def rows(self, sql: str, *args: Any) -> Iterator[sqlite3.Row]:
         yield from self.db.execute(sql, args)
+
+
+def state_error(path: Path, exc: Exception) -> StateError:
+    """Why the ledger cannot be used, told apart: not writable (permissions, a read-only file system) is fixed where
+    it is; only a damaged file is moved aside."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a uid with no name (a container's)
+        user = f"uid {os.getuid()}"
+    fix = (f"Make it writable for user {user} (chown/chmod), or point state.database at a place that is "
+           f"(the default is {DEFAULT_STATE}).")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return StateError(f"the state database {path} cannot be written: {folder} is on a read-only file system",
+                           hint=f"Point state.database at a writable place (the default is {DEFAULT_STATE}; under "
+                                "systemd, list its folder in ReadWritePaths=).")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return StateError(f"the state database {path} cannot be written by user {user}: permission denied "
+                          f"(mode {path.stat().st_mode & 0o777:o}, owner uid {path.stat().st_uid})", hint=fix)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        what = "created" if not path.exists() else "written (SQLite keeps its -wal and -shm files beside it)"
+        return StateError(f"the state database {path} cannot be {what}: user {user} may not write to the folder "
+                          f"{folder} (permission denied)", hint=fix)
+    if isinstance(exc, OSError):
+        return StateError(f"the state database {path} cannot be created: {exc.strerror}", hint=fix)
+    if isinstance(exc, sqlite3.OperationalError):  # locked, disk full, I/O error: the file itself is fine
+        return StateError(f"the state database {path} cannot be used: {exc}",
+                          hint="Check the disk it is on and that no other program holds it; then try again.")
+    return StateError(f"the state database {path} cannot be used: it is damaged ({exc})",
+                      hint="Restore it from a backup, or move a damaged file aside: inboxbot then starts a fresh "
+                           "ledger (and may re-read the inbox).")
 
 
 class _Tx:

@@ -77,3 +77,58 @@ def test_a_dry_run_checks_what_the_real_run_needs_and_leaves_no_file(dovecot, im
     assert "2 new · 2 ask (dry run: nothing changed)" in dry.stdout
     assert not state.exists()  # no file, not even an empty ledger (nor its folder)
     client.logout()
+
+
+def _unprivileged(*args: str) -> subprocess.CompletedProcess:
+    """inboxbot as a user bound by file permissions: root without the capability to override them."""
+    prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 \
+        else []
+    return subprocess.run([*prefix, sys.executable, "-m", "inboxbot", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def _not_mine(path: Path, mode: int) -> None:
+    path.chmod(mode)
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+
+
+def test_an_unwritable_state_folder_or_file_says_what_is_wrong(tmp_path):
+    import getpass
+    user = getpass.getuser()
+    box, cfg = maildir_setup(tmp_path, "027")
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "state.sqlite3"), str(state / "s.sqlite3")))
+    _not_mine(state, 0o555)
+    done = _unprivileged("once", "--config", str(cfg))
+    assert done.returncode == 2, done.stdout
+    assert f"cannot be created: user {user} may not write to the folder {state} (permission denied)" in done.stderr
+    assert f"Make it writable for user {user} (chown/chmod), or point state.database at a place" in done.stderr
+    assert "damaged" not in done.stderr and "aside" not in done.stderr and "Traceback" not in done.stderr
+    _not_mine(state, 0o777)
+    assert run("once", "--config", str(cfg)).returncode == 0
+    _not_mine(state / "s.sqlite3", 0o644)  # a healthy ledger this user may only read
+    box.add(mailbox.MaildirMessage(corpus_message("036")))
+    done = _unprivileged("once", "--config", str(cfg))
+    assert done.returncode == 2
+    assert f"cannot be written by user {user}: permission denied (mode 644, owner uid" in done.stderr
+    assert "aside" not in done.stderr and "Traceback" not in done.stderr
+    assert len(box.get_folder("Drafts")) == 1  # nothing was done for the new message
+
+
+def test_a_read_only_file_system_says_so(tmp_path):
+    box, cfg = maildir_setup(tmp_path, "027")
+    state = tmp_path / "ro"
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(state)], capture_output=True).returncode:
+        import pytest
+        pytest.skip("cannot mount a read-only file system here")
+    try:
+        cfg.write_text(cfg.read_text().replace(str(tmp_path / "state.sqlite3"), str(state / "s.sqlite3")))
+        done = run("once", "--config", str(cfg))
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+    assert done.returncode == 2
+    assert f"cannot be written: {state} is on a read-only file system" in done.stderr
+    assert "ReadWritePaths=" in done.stderr and "aside" not in done.stderr
