@@ -249,13 +249,21 @@ def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([("", f"not valid TOML: {exc}")], str(source)) from exc
-    _warn_if_readable_by_others(source, text)
+    _warn_if_readable_by_others(source, data)
     return from_dict(data, source, need_account=need_account)
 
 
-def _warn_if_readable_by_others(source: Path, text: str) -> None:
+def _secret_commands(data: dict) -> list[str]:
+    """The password_command/token_command values the parsed config sets (not the words in a comment, nor "")."""
+    tables = [data.get("account"), data.get("smtp")] + (data["accounts"] if isinstance(data.get("accounts"), list)
+                                                         else [])
+    return [t[key] for t in tables if isinstance(t, dict) for key in ("password_command", "token_command")
+            if isinstance(t.get(key), str) and t[key].strip()]
+
+
+def _warn_if_readable_by_others(source: Path, data: dict) -> None:
     """A config that names a command producing secrets should not be readable (or writable) by other users."""
-    if "password_command" not in text and "token_command" not in text:
+    if not _secret_commands(data):
         return
     try:
         mode = source.stat().st_mode

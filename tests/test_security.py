@@ -205,3 +205,25 @@ def test_a_50_mb_message_is_read_without_trouble():
             + b"QUFBQUFB\n" * (50 * 1024 * 1024 // 9) + b"--b--\n")
     inv = parse.parse(head + b"\nContent-Type: multipart/mixed; boundary=b\n\n" + body)
     assert inv.error is None and inv.inviter.name == "Olivia Brandt" and inv.note is None
+
+
+def test_the_permission_warning_needs_a_command_actually_set(tmp_path, caplog):
+    from pathlib import Path
+    example = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    assert "password_command" in example  # the word is there, in a comment and as an empty value
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(example)
+    os.chmod(cfg, 0o644)
+    try:
+        config.load(cfg)
+    except config.ConfigError:
+        pass  # the example's placeholders need not validate: the warning comes first or not at all
+    assert "other users" not in caplog.text
+    cfg.write_text('# password_command = "pass show imap"\n[[accounts]]\nhost = "h"\nusername = "u"\n'
+                   'password_command = ""\n[smtp]\npassword_command = "  "\n[replies]\nmode = "off"\n')
+    config.load(cfg)
+    assert "other users" not in caplog.text
+    cfg.write_text('[[accounts]]\nhost = "h"\nusername = "u"\ntoken_command = "oauth2 token"\n'
+                   '[replies]\nmode = "off"\n')
+    config.load(cfg)
+    assert "can be read or changed by other users" in caplog.text
