@@ -19,7 +19,7 @@ from typing import Sequence
 
 from inboxbot import __version__, config, parse
 from inboxbot.compose import Composer, Owner
-from inboxbot.errors import ConfigError, InboxbotError, TemplateError
+from inboxbot.errors import AuthenticationFailed, ConfigError, InboxbotError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
@@ -153,16 +153,24 @@ def open_mailbox(settings: config.Settings):
         from inboxbot.mail.maildir import MaildirMailbox
         box = MaildirMailbox(settings.path(settings.account.path), settings.folders.inbox)
     else:
-        from inboxbot.credentials import get_access_token, get_password
+        from inboxbot.credentials import get_access_token, login_hint, password_and_source
         from inboxbot.mail.imap import ImapMailbox
         account = settings.account
         oauth2 = account.auth == "oauth2"
-        secret = get_access_token(settings) if oauth2 else get_password(settings)
+        secret, source = (get_access_token(settings), "") if oauth2 else password_and_source(settings)
         context = ssl.create_default_context(cafile=str(settings.path(account.tls_ca_file))
                                              if account.tls_ca_file else None)
         box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
                           timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None,
                           ssl_context=context)
+        try:
+            box.open()
+        except AuthenticationFailed as exc:
+            if not source:
+                raise
+            where = "the system keyring" if source == "keyring" else source
+            raise AuthenticationFailed(f"{exc} (password from {where})", hint=login_hint(source)) from exc
+        return box
     box.open()
     return box
 

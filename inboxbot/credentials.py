@@ -23,18 +23,26 @@ SERVICE = "inboxbot"
 
 def get_password(settings: Settings, section: str = "account") -> str:
     """The password for the [account] (IMAP) or the [smtp] login."""
+    return password_and_source(settings, section)[0]
+
+
+def password_and_source(settings: Settings, section: str = "account") -> tuple[str, str]:
+    """The password and where it came from ("keyring", "$NAME" or "account.password_command"), for a hint that
+    points at the right place when the server refuses it."""
     account = getattr(settings, section)
     try:
         stored = keyring.get_password(SERVICE, account.username)
     except (KeyringError, RuntimeError):  # no usable keyring backend (headless server, container)
         stored = None
     if stored:
-        return stored
-    from_env = os.environ.get(account.password_env or "INBOXBOT_PASSWORD")
+        return stored, "keyring"
+    env = account.password_env or "INBOXBOT_PASSWORD"
+    from_env = os.environ.get(env)
     if from_env:
-        return from_env
+        return from_env, f"${env}"
     if account.password_command:
-        return _run_command(account.password_command, f"{section}.password_command")
+        key = f"{section}.password_command"
+        return _run_command(account.password_command, key), key
     raise CredentialError(f"no password for {account.username}: nothing in the keyring, "
                           f"${account.password_env} is not set, and {section}.password_command is empty")
 
@@ -91,6 +99,17 @@ def get_access_token(settings: Settings) -> str:
         raise CredentialError(f"the OAuth2 token endpoint {url} sent no access_token")
     _token_cache[key] = (token, time.time() + float(data.get("expires_in", 3600)))
     return token
+
+
+def login_hint(source: str) -> str:
+    """What to check when the server refuses a password from `source` (see password_and_source)."""
+    if source == "keyring":
+        return ("The password came from the system keyring: check account.username, then store the right one with "
+                "`inboxbot set-password --config FILE`.")
+    if source.startswith("$"):
+        return (f"The password came from {source}: check account.username and that variable (under systemd: "
+                "Environment= or EnvironmentFile=).")
+    return f"The password came from {source}: check account.username and what that command prints."
 
 
 def set_password(settings: Settings, password: str) -> None:

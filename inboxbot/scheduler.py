@@ -130,6 +130,12 @@ def _watch_loop(settings: Settings, watch: Callable, runner: AccountRunner, stop
                          settings.schedule.interval)
                 return
             failures = 0
+        except AuthenticationFailed as exc:  # retrying soon would only hammer the server (and maybe lock the account)
+            failures += 1
+            delay = settings.schedule.auth_backoff
+            log.error("%s: IDLE stopped: %s — next attempt in %.0f s (schedule.auth_backoff)%s",
+                      settings.account.name, exc, delay, f"; {exc.hint}" if exc.hint else "")
+            stop.wait(delay)
         except InboxbotError as exc:
             failures += 1
             delay = backoff_delay(failures, settings.schedule.backoff_max)

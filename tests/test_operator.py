@@ -132,3 +132,38 @@ def test_a_read_only_file_system_says_so(tmp_path):
     assert done.returncode == 2
     assert f"cannot be written: {state} is on a read-only file system" in done.stderr
     assert "ReadWritePaths=" in done.stderr and "aside" not in done.stderr
+
+
+def test_a_rejected_login_says_where_the_password_came_from(dovecot, imap_user, tmp_path):
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    done = run("once", "--config", str(cfg), env={"INBOXBOT_PASSWORD": "wrong"})
+    assert done.returncode == 2
+    assert f"rejected the login for {imap_user} (password from $INBOXBOT_PASSWORD)" in done.stderr
+    assert "check account.username and that variable" in done.stderr and "set-password" not in done.stderr
+    script = tmp_path / "pw.sh"
+    script.write_text("#!/bin/sh\necho wrong\n")
+    script.chmod(0o700)
+    cfg.write_text(cfg.read_text().replace("[owner]", f'password_command = "{script}"\n[owner]'))
+    done = run("once", "--config", str(cfg), env={"INBOXBOT_PASSWORD": ""})
+    assert "(password from account.password_command)" in done.stderr
+    assert "check account.username and what that command prints" in done.stderr and "wrong" not in done.stderr
+
+
+def test_the_idle_watcher_waits_auth_backoff_after_a_rejected_login(dovecot, imap_user, tmp_path):
+    import signal
+    import time
+    cfg = write_config(tmp_path, dovecot, imap_user, schedule='interval = "1h"\nauth_backoff = "1h"\n'
+                                                             'backoff_max = "1s"')
+    proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "run", "--config", str(cfg)],
+                            env={**os.environ, "INBOXBOT_PASSWORD": "wrong"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)  # with backoff_max = 1s, a watcher that ignored auth_backoff would have retried 3 times
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert err.count("IDLE stopped") == 1, err
+    assert "next attempt in 3600 s (schedule.auth_backoff)" in err and "from $INBOXBOT_PASSWORD" in err
+    assert err.count("pass failed") == 1
