@@ -211,7 +211,8 @@ class Session:
         """The daemon's account status (next pass, last success or error), for `inboxbot status`."""
         self._ledger().set_account_status(self.settings.account.name, **status)
 
-    def run(self, *, dry_run: bool = False, should_stop=lambda: False) -> PassReport:
+    def run(self, *, dry_run: bool = False, should_stop=lambda: False, keep: bool = True) -> PassReport:
+        """One pass; with `keep`, the inbox stays open read-only for the next one (the daemon's cheap poll)."""
         self._ledger(dry_run)
         if self.mailbox is not None and not self.mailbox.alive():
             self._drop_mailbox()  # the server closed it while we waited: reconnect quietly
@@ -223,7 +224,8 @@ class Session:
         except BaseException:
             self._drop_mailbox()
             raise
-        self.mailbox.release(keep=self.settings.folders.inbox)
+        if keep:
+            self.mailbox.release(keep=self.settings.folders.inbox)
         return report
 
     def _drop_mailbox(self) -> None:
@@ -242,7 +244,7 @@ def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | N
                  should_stop=lambda: False) -> PassReport:
     session = Session(settings, chain, composer)
     try:
-        report = session.run(dry_run=dry_run, should_stop=should_stop)
+        report = session.run(dry_run=dry_run, should_stop=should_stop, keep=False)  # logs out next: keep nothing
         if not dry_run:  # `status --check` for cron users: a `once` counts like a pass of the daemon
             session.record(success=True)
         return report

@@ -215,6 +215,8 @@ class Worker:
                         log.info("%s: stopping after the message in hand", self.name)
                         break
                 if current is None:
+                    if uidnext is not None:  # all read: every UID below UIDNEXT was decided or is gone (deleted
+                        high = max(high, uidnext - 1)  # unseen); the next idle poll then tells by UIDNEXT alone
                     break
                 previous = current
             if not dry_run:

@@ -167,3 +167,45 @@ def test_the_idle_watcher_waits_auth_backoff_after_a_rejected_login(dovecot, ima
     assert err.count("IDLE stopped") == 1, err
     assert "next attempt in 3600 s (schedule.auth_backoff)" in err and "from $INBOXBOT_PASSWORD" in err
     assert err.count("pass failed") == 1
+
+
+def _commands(monkeypatch) -> list[str]:
+    """The IMAP commands this process sends from now on, by name."""
+    import imaplib
+    sent: list[str] = []
+    command = imaplib.IMAP4._command
+    monkeypatch.setattr(imaplib.IMAP4, "_command", lambda self, name, *args: sent.append(name) or
+                        command(self, name, *args))
+    return sent
+
+
+_LOGIN = {"CAPABILITY", "LOGIN", "LIST", "LOGOUT", "ENABLE", "ID"}
+
+
+def test_a_pass_that_finds_nothing_costs_one_command_after_the_newest_mail_was_deleted(
+        dovecot, imap_user, tmp_path, monkeypatch):
+    from inboxbot import config
+    from inboxbot.cli import Session, main, make_composer
+    from inboxbot.policy.chain import build_chain
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("027"))
+    client.append("INBOX", corpus_message("058"))
+    client.select_folder("INBOX")
+    client.add_flags(client.search(["ALL"])[-1:], [b"\\Deleted"])
+    client.expunge()  # the newest message went before inboxbot saw it: UIDNEXT is past the last UID there is
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    settings = config.load(cfg).accounts[0]
+    session = Session(settings, build_chain(settings), make_composer(settings))
+    try:
+        assert sum(session.run().counts.values()) == 1
+        sent = _commands(monkeypatch)
+        for _ in range(3):
+            assert sum(session.run().counts.values()) == 0
+        assert sent == ["NOOP"] * 3  # not NOOP, SELECT, UID SEARCH, EXAMINE… every time
+    finally:
+        session.close()
+    sent.clear()
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert [c for c in sent if c not in _LOGIN] == ["STATUS"]  # an idle `once`: one command, no EXAMINE
+    client.logout()
