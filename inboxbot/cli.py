@@ -8,11 +8,13 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import shutil
 import ssl
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Sequence
@@ -28,18 +30,8 @@ from inboxbot.worker import PassReport, Worker
 log = logging.getLogger("inboxbot")
 
 EPILOG = """\
-commands, in the order a new user needs them:
-  demo           screen the bundled sample mailbox (no server, no config needed)
-  check-config   validate a config file and list every problem
-  explain        show how saved .eml files would be screened, rule by rule
-  set-password   store the IMAP password in the system keyring
-  once           screen the new messages once (add --dry-run to only show what would happen)
-  run            keep screening on the configured schedule (and at once on new mail, with IDLE) until stopped
-  status         what the daemon has been doing (last pass, errors, drafts today, next pass)
-  replay         show what a changed config would decide differently for past invitations (--apply to do it)
-  contacts       list or remove the inviters inboxbot learned from your corrections
-
-Start with `inboxbot demo`, then copy config.example.toml, edit it, and run `inboxbot once --dry-run --config FILE`.
+Start with `inboxbot demo`, then `inboxbot init` (or copy config.example.toml), edit it, and run
+`inboxbot once --dry-run`.
 """
 
 
@@ -51,7 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
+        return status
+    except BrokenPipeError:  # `inboxbot status | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
     except InboxbotError as exc:
         if args.debug:
             log.exception("failed")
@@ -64,37 +61,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    common.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="log lines as text (default) or one JSON object per line")
+    def common(default: object) -> argparse.ArgumentParser:
+        """The global options; after the command their defaults are SUPPRESS, so that `inboxbot --debug once`
+        keeps the --debug given before it."""
+        options = argparse.ArgumentParser(add_help=False)
+        options.add_argument("--debug", action="store_true", default=default or False,
+                             help="show tracebacks and debug logs")
+        options.add_argument("--log-format", choices=("text", "json"), default=default or "text",
+                             help="log lines as text (default) or one JSON object per line")
+        return options
+
     parser = argparse.ArgumentParser(
-        prog="inboxbot", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog="inboxbot", parents=[common(None)], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="Screens connection invitations (LinkedIn, XING, Facebook) in your mailbox, files them, and "
                     "drafts the replies you would write.")
     parser.add_argument("--version", action="version", version=f"inboxbot {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands, in the order a new user "
+                                                                            "needs them")
+    after = common(argparse.SUPPRESS)
 
     def command(name: str, func, help_: str, needs_config: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        p = sub.add_parser(name, parents=[after], help=help_, description=help_)
         if needs_config:
-            p.add_argument("--config", "-c", required=True, metavar="FILE", help="the TOML config file")
+            p.add_argument("--config", "-c", metavar="FILE", default=config.default_path(),
+                           help="the TOML config file (default: $INBOXBOT_CONFIG, else "
+                                "$XDG_CONFIG_HOME/inboxbot/config.toml: %(default)s)")
         p.set_defaults(func=func)
         return p
 
-    p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
-    p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
-    command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail arrives, until "
-                            "SIGTERM/SIGINT")
+    p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result (no server, no config)",
+                needs_config=False)
+    p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
+    command("init", cmd_init, "write a commented config file to start from (asks for your account on a terminal)")
+    command("check-config", cmd_check_config, "validate the config file and list every problem")
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
-    command("check-config", cmd_check_config, "validate the config file and list every problem")
+    command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
+    p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
+    p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail arrives, until "
+                            "SIGTERM/SIGINT (SIGHUP reloads the config)")
     p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
-                   help="exit 1 when an account has had no successful pass for 3 intervals (for health checks)")
-    command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
+                   help="exit 1 when an account is not healthy: its last attempt failed, or it has had no "
+                        "successful pass for 3 intervals (for health checks)")
     p = command("replay", cmd_replay, "screen the invitations already in the state database again under this config "
                                       "and show what would change (no server needed)")
     p.add_argument("--since", metavar="DATE", help="only invitations first seen on or after DATE (YYYY-MM-DD)")
@@ -108,31 +121,48 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=("list", "remove"), default="list", help="list (default) or remove")
     p.add_argument("keys", nargs="*", metavar="KEY", help="for remove: the keys `contacts list` shows")
     p.add_argument("--json", action="store_true", help="list as JSON")
-    p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result", needs_config=False)
-    p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
     return parser
+
+
+def _iso(record: logging.LogRecord) -> str:
+    """ISO 8601 with the zone, to the millisecond: what log collectors parse without being told the format."""
+    return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
+class _TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's
+        return _iso(record)
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data = {"time": self.formatTime(record), "level": record.levelname.lower(), "message": record.getMessage()}
+        data = {"time": _iso(record), "level": record.levelname.lower(), "logger": record.name,
+                "message": record.getMessage()}
         for key in ("decision", "uid"):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    """One handler, on the root logger, so that every line (the scheduler's too) has the chosen format.
+    Other libraries say only warnings: their debug output can carry protocol traces."""
     handler = logging.StreamHandler(sys.stderr)
-    if args.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_JsonFormatter() if args.log_format == "json"
+                         else _TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     level = logging.DEBUG if args.debug else (logging.INFO if getattr(args, "command", "") == "run" else
                                                 logging.WARNING)
-    root = logging.getLogger("inboxbot")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    handler.set_name("inboxbot")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "inboxbot"]:  # main() run again, as in tests
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    own = logging.getLogger("inboxbot")
+    own.handlers[:] = []
+    own.setLevel(level)
 
 
 # --- wiring ---------------------------------------------------------------------------------------------------
@@ -257,6 +287,40 @@ def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | N
 
 
 # --- commands -------------------------------------------------------------------------------------------------
+
+# what `inboxbot init` asks on a terminal: (question, the example's line, the key it sets)
+_INIT_QUESTIONS = (("IMAP server", 'host = "imap.example.com"', "host"),
+                   ("IMAP login (usually your address)", 'username = "me@example.com"', "username"),
+                   ("Your name, as replies are signed", 'name = "Thom Example"', "name"),
+                   ("Your address (drafts you paste go here)", 'email = "thom@example.com"', "email"))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.config)
+    if target.exists():
+        raise InboxbotError(f"{target} exists already; it was left as it is",
+                            hint=f"Check it with `inboxbot check-config --config {target}`, or name another file "
+                                 "with --config.")
+    text = (files("inboxbot") / "config.example.toml").read_text(encoding="utf-8")
+    if sys.stdin.isatty():
+        print(f"Writing {target}. Press Enter to keep an answer as in the example.")
+        for question, line, key in _INIT_QUESTIONS:
+            answer = input(f"{question}: ").strip()
+            if answer:
+                text = text.replace(line, f"{key} = {json.dumps(answer, ensure_ascii=False)}", 1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+            out.write(text)  # private from the start: it may come to name a password_command
+    except OSError as exc:
+        raise InboxbotError(f"cannot write {target}: {exc.strerror}",
+                            hint="Name a writable place with --config FILE.") from exc
+    where = "" if str(target) == config.default_path() else f" --config {target}"
+    print(f"Wrote {target}: a commented config with every key and its default. Next:\n"
+          f"  edit it ([account] and [owner]), then `inboxbot check-config{where}`,\n"
+          f"  `inboxbot set-password{where}`, and `inboxbot once --dry-run{where}`.")
+    return 0
+
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)

@@ -65,13 +65,13 @@ def _str_list(value: Any) -> tuple[str, ...]:
 
 
 def _duration(value: Any) -> int:
-    """"90s", "5m", "1h", or a number of seconds -> seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
+    """"90s", "5m", "1h" -> seconds. A bare number is refused: 300 could mean seconds or minutes."""
     m = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", value) if isinstance(value, str) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or (m and not m.group(2)):
+        raise ValueError(f'needs a unit: write 90s, 5m or 1h (as a string, "90s"), got {_show(value)}')
     if not m or int(m.group(1)) == 0:
         raise ValueError(f'must be a duration like "90s", "5m" or "1h", got {_show(value)}')
-    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def _time_range(value: Any) -> tuple[int, int] | None:
@@ -242,15 +242,39 @@ def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([("", f"the config file {source} does not exist")]) from None
+        error = ConfigError([("", f"the config file {source} does not exist")])
+        init = "inboxbot init" + ("" if str(source) == default_path() else f" --config {source}")
+        error.hint = (f"Write one with `{init}` (a commented config to fill in), or name yours with --config FILE "
+                      "or $INBOXBOT_CONFIG.")
+        raise error from None
     except OSError as exc:
         raise ConfigError([("", f"the config file {source} cannot be read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("", f"the config file {source} is not UTF-8 text (byte {exc.start})")]) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([("", f"not valid TOML: {exc}")], str(source)) from exc
+        raise ConfigError([("", f"not valid TOML: {_toml_problem(exc, text)}")], str(source)) from exc
     _warn_if_readable_by_others(source, data)
     return from_dict(data, source, need_account=need_account)
+
+
+def default_path() -> str:
+    """Where the config is when --config is not given: $INBOXBOT_CONFIG, else the XDG config folder."""
+    return os.environ.get("INBOXBOT_CONFIG") or str(Path(platformdirs.user_config_dir("inboxbot")) / "config.toml")
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    """The parser's complaint with the line and column it found it at, and the line itself."""
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)$", message)
+    if not found:  # "(at end of document)"
+        return message
+    line, column = int(found.group(1)), int(found.group(2))
+    lines = text.splitlines()
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    return (f"line {line}, column {column}: {message[:found.start()].strip()}\n"
+            f"    {shown}\n    {' ' * (column - 1)}^")
 
 
 def _secret_commands(data: dict) -> list[str]:

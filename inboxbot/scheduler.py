@@ -20,7 +20,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from inboxbot.config import Settings
-from inboxbot.errors import AuthenticationFailed, InboxbotError
+from inboxbot.errors import AuthenticationFailed, InboxbotError, MailboxError
 
 log = logging.getLogger("inboxbot")
 PassFunction = Callable[[Settings, Callable[[], bool]], object]
@@ -46,6 +46,16 @@ class AccountRunner:
         self.lock = threading.Lock()
         self.failures = 0
         self.not_before = 0.0
+        self._down = False  # the server could not be reached (by a pass or the IDLE watcher) since it last could
+        self._down_lock = threading.Lock()
+
+    def connection(self, up: bool) -> None:
+        """Note whether the server answers; the first success after a failure logs one "reconnected" line, whether
+        the pass or the IDLE watcher gets through first."""
+        with self._down_lock:
+            if up and self._down:
+                log.info("%s: reconnected", self.name)
+            self._down = not up
 
     def tick(self) -> None:
         if self.stop.is_set() or time.time() < self.not_before:
@@ -60,9 +70,12 @@ class AccountRunner:
                 self._failed(exc, self.settings.schedule.auth_backoff)
                 return
             except InboxbotError as exc:
+                if isinstance(exc, MailboxError):
+                    self.connection(up=False)
                 self._failed(exc, backoff_delay(self.failures + 1, self.settings.schedule.backoff_max))
                 return
             self.failures = 0
+            self.connection(up=True)
             log.info("%s", report.summary())
             self.record(self.name, next_run=time.time() + interval, success=True)
 
@@ -121,10 +134,13 @@ def run_forever(settings: Settings, run_pass: PassFunction, watch: Callable | No
 def _watch_loop(settings: Settings, watch: Callable, runner: AccountRunner, stop: threading.Event) -> None:
     """Keep an IDLE connection open; reconnect with backoff when it drops. Polling goes on regardless."""
     failures = 0
+
+    def on_ready() -> None:
+        runner.connection(up=True)
+        if failures:  # after a lost connection, mail may have arrived unannounced: look now
+            runner.trigger()
     while not stop.is_set():
         try:
-            # after a lost connection, mail may have arrived unannounced: look as soon as the server is back
-            on_ready = runner.trigger if failures else (lambda: None)
             if watch(settings, runner.trigger, stop, on_ready) is False:
                 log.info("%s: the server does not offer IDLE; polling every %ss", settings.account.name,
                          settings.schedule.interval)
@@ -138,6 +154,7 @@ def _watch_loop(settings: Settings, watch: Callable, runner: AccountRunner, stop
             stop.wait(delay)
         except InboxbotError as exc:
             failures += 1
+            runner.connection(up=False)
             delay = backoff_delay(failures, settings.schedule.backoff_max)
             log.warning("%s: IDLE stopped (%s); polling every %ss meanwhile, reconnecting in %.0f s",
                         settings.account.name, exc, settings.schedule.interval, delay)

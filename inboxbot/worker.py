@@ -413,8 +413,8 @@ class Worker:
         report.counts["ignore"] += 1
         report.add(Handled(raw.ref.uid, "-", "-", "ignore", "-", "(stays)", "leave in place",
                                       "not-an-invitation: no social network claims this message"))
-        log.info("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
-                 extra={"decision": "ignore", "uid": raw.ref.uid})
+        log.debug("%s: message %s is not from a social network → ignore", self.name, raw.ref.uid,
+                  extra={"decision": "ignore", "uid": raw.ref.uid})
 
     def _start_parsing(self, raws: list[bytes]) -> Callable[[], list[parse_pool.Screened]]:
         """Parsing and screening are most of the CPU a backlog costs: once a pass meets a big batch, they run on
@@ -469,9 +469,11 @@ class Worker:
         report.add(Handled(ref.uid, inv.inviter.name or "-", inv.network or "-", shown,
                            "-" if shown == HELD_BACK else verdict.template or "-", plan.folder or "(stays)",
                            plan.describe(), reason))
-        log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
-                 inv.inviter.name or inv.network or "unknown sender", shown,
-                 remark if shown == HELD_BACK else reason, extra={"decision": shown, "uid": ref.uid})
+        # one line per invitation is the log's point; mail no network claims is noise there
+        log.log(logging.INFO if inv.network else logging.DEBUG, "%s: message %s %s from %s → %s (%s)", self.name,
+                ref.uid, inv.kind.value,
+                inv.inviter.name or inv.network or "unknown sender", shown,
+                remark if shown == HELD_BACK else reason, extra={"decision": shown, "uid": ref.uid})
         return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act", record)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:

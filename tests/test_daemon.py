@@ -91,6 +91,7 @@ def test_the_daemon_survives_a_server_restart(own_dovecot, tmp_path):
     finally:
         err = stop(proc)
     assert "next attempt in" in err or "IDLE stopped" in err
+    assert err.count("reconnected") == 1, err  # one line says the server is back
     client = own_dovecot.client(user)
     assert len(folder_messages(client, "Drafts")) == 2  # each invitation answered exactly once
     assert len(folder_messages(client, "INBOX")) == 0

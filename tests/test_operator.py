@@ -209,3 +209,105 @@ def test_a_pass_that_finds_nothing_costs_one_command_after_the_newest_mail_was_d
     assert main(["once", "--config", str(cfg)]) == 0
     assert [c for c in sent if c not in _LOGIN] == ["STATUS"]  # an idle `once`: one command, no EXAMINE
     client.logout()
+
+
+# --- the command line and its logs ----------------------------------------------------------------------------
+
+def test_global_options_before_the_command_count_and_every_log_line_is_json_with_a_zone(tmp_path):
+    import json
+    from datetime import datetime
+    box, cfg = maildir_setup(tmp_path, "027", "060")
+    done = run("--debug", "--log-format", "json", "once", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line, or this fails
+    assert any(r["level"] == "debug" for r in lines)  # --debug before the command was honoured
+    assert all(datetime.fromisoformat(r["time"]).tzinfo is not None for r in lines)
+    assert any(r["message"].endswith("is not from a social network → ignore") and r["level"] == "debug"
+               for r in lines)  # one line per mail no network claims is debug, not info
+
+
+def test_the_schedulers_lines_are_json_too(tmp_path, capsys):
+    import json
+    import logging
+    from inboxbot.cli import main
+    box, cfg = maildir_setup(tmp_path)
+    assert main(["--log-format", "json", "check-config", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    logging.getLogger("apscheduler.scheduler").warning("Execution of job skipped: maximum number of running "
+                                                       "instances reached (1)")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["logger"] == "apscheduler.scheduler" and json.loads(line)["level"] == "warning"
+
+
+def test_help_lists_each_command_once():
+    done = run("--help")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    for command in ("demo", "init", "check-config", "explain", "set-password", "once", "run", "status", "replay",
+                    "contacts"):
+        assert sum(line.split()[:1] == [command] for line in lines) == 1, command
+
+
+def test_a_closed_pipe_ends_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_bare_number_is_not_a_duration(tmp_path):
+    box, cfg = maildir_setup(tmp_path, extra='[schedule]\ninterval = 300\nbackoff_max = "90"\nauth_backoff = "30m"\n')
+    done = run("check-config", "--config", str(cfg))
+    assert done.returncode == 2
+    assert "schedule.interval: needs a unit: write 90s, 5m or 1h" in done.stderr and "got 300" in done.stderr
+    assert 'schedule.backoff_max: needs a unit: write 90s, 5m or 1h (as a string, "90s"), got "90"' in done.stderr
+    assert "auth_backoff" not in done.stderr
+
+
+def test_a_toml_syntax_error_gives_line_and_column(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[account]\ntype = "maildir"\npath = ~/Mail\n')
+    done = run("check-config", "--config", str(cfg))
+    assert done.returncode == 2
+    assert "not valid TOML: line 3, column 8: Invalid value" in done.stderr
+    assert "    path = ~/Mail\n           ^" in done.stderr
+
+
+def test_the_config_is_found_where_operators_expect_and_init_writes_one(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "INBOXBOT_CONFIG": ""}
+    default = tmp_path / "xdg" / "inboxbot" / "config.toml"
+    done = run("check-config", env=env)
+    assert done.returncode == 2
+    assert f"the config file {default} does not exist" in done.stderr
+    assert "Write one with `inboxbot init` (a commented config to fill in)" in done.stderr
+    done = run("init", env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert default.stat().st_mode & 0o777 == 0o600
+    text = default.read_text()
+    assert text.startswith("# inboxbot configuration.") and 'host = "imap.example.com"' in text
+    assert run("check-config", env=env).returncode == 0  # the example, as written, is a valid config
+    again = run("init", env=env, stdin=subprocess.DEVNULL)
+    assert again.returncode == 2 and "exists already; it was left as it is" in again.stderr
+    other = tmp_path / "other.toml"
+    done = run("check-config", env={**env, "INBOXBOT_CONFIG": str(other)})
+    assert f"the config file {other} does not exist" in done.stderr  # $INBOXBOT_CONFIG comes first
+
+
+def test_init_on_a_terminal_asks_for_the_account_and_owner(tmp_path):
+    import pty
+    target = tmp_path / "config.toml"
+    main_fd, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "init", "--config", str(target)], stdin=terminal,
+                            stdout=terminal, stderr=terminal, env={**os.environ, "INBOXBOT_CONFIG": ""})
+    os.close(terminal)
+    for answer in ("mail.example.org", "robin@example.org", "Robin Castellano", "robin@example.org"):
+        os.write(main_fd, answer.encode() + b"\n")
+    assert proc.wait(timeout=60) == 0
+    os.close(main_fd)
+    text = target.read_text()
+    assert 'host = "mail.example.org"' in text and 'username = "robin@example.org"' in text
+    assert 'name = "Robin Castellano"' in text and 'email = "robin@example.org"' in text
+    assert '\nhost = "imap.example.com"' not in text and "Thom Example" not in text
