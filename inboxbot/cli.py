@@ -492,8 +492,9 @@ def _chosen_accounts(settings: config.Settings, name: str | None) -> tuple[confi
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    from inboxbot.credentials import set_password
+    from inboxbot.credentials import require_keyring, set_password
     settings = load_settings(args.config)
+    require_keyring()  # before asking for a password that could not be kept
     if sys.stdin.isatty():
         password = getpass.getpass(f"IMAP password for {settings.account.username}: ")
     else:

@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 
 import keyring
+from keyring.backends import fail, null
 from keyring.errors import KeyringError
 
 from inboxbot.config import Settings
@@ -50,10 +51,15 @@ def password_and_source(settings: Settings, section: str = "account") -> tuple[s
 def _run_command(command: str, key: str) -> str:
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired:  # its message would show the arguments, which may hold a secret
+        raise CredentialError(f"{key} did not finish within 60 s") from None
+    except (OSError, ValueError) as exc:
         raise CredentialError(f"{key} could not be run: {exc}") from None
     if done.returncode != 0:
-        raise CredentialError(f"{key} exited with status {done.returncode}")
+        said = " ".join(done.stderr.split())  # what the command says went wrong (never its arguments)
+        said = said if len(said) <= 300 else said[:299] + "…"
+        raise CredentialError(f"{key} exited with status {done.returncode}" + (f": {said}" if said else
+                                                                             " and printed no error"))
     password = done.stdout.rstrip("\n")
     if not password:
         raise CredentialError(f"{key} printed nothing")
@@ -112,10 +118,24 @@ def login_hint(source: str) -> str:
     return f"The password came from {source}: check account.username and what that command prints."
 
 
+def require_keyring() -> None:
+    """Before asking for a password to store: is there a keyring to store it in? (A headless server has none.)"""
+    try:
+        backend = keyring.get_keyring()
+    except (KeyringError, RuntimeError) as exc:
+        raise _no_keyring(str(exc)) from exc
+    if isinstance(backend, (fail.Keyring, null.Keyring)):
+        raise _no_keyring("no keyring backend is available (no Secret Service, KWallet or macOS Keychain)")
+
+
+def _no_keyring(why: str) -> CredentialError:
+    return CredentialError(f"the system keyring cannot store the password: {why}",
+                           hint="Use the INBOXBOT_PASSWORD environment variable or account.password_command "
+                                "instead.")
+
+
 def set_password(settings: Settings, password: str) -> None:
     try:
         keyring.set_password(SERVICE, settings.account.username, password)
     except (KeyringError, RuntimeError) as exc:
-        raise CredentialError(f"the system keyring cannot store the password: {exc}",
-                              hint="Use the INBOXBOT_PASSWORD environment variable or account.password_command "
-                                   "instead.") from exc
+        raise _no_keyring(str(exc)) from exc

@@ -311,3 +311,30 @@ def test_init_on_a_terminal_asks_for_the_account_and_owner(tmp_path):
     assert 'host = "mail.example.org"' in text and 'username = "robin@example.org"' in text
     assert 'name = "Robin Castellano"' in text and 'email = "robin@example.org"' in text
     assert '\nhost = "imap.example.com"' not in text and "Thom Example" not in text
+
+
+def test_set_password_finds_no_keyring_before_asking(tmp_path):
+    import pty
+    box, cfg = maildir_setup(tmp_path)
+    main_fd, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "set-password", "--config", str(cfg)], stdin=terminal,
+                            stdout=terminal, stderr=terminal,
+                            env={**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    os.close(terminal)
+    assert proc.wait(timeout=60) == 2  # it did not wait for a password
+    said = os.read(main_fd, 4096).decode()
+    os.close(main_fd)
+    assert "password for" not in said and "keyring cannot store the password" in said and "INBOXBOT_PASSWORD" in said
+
+
+def test_a_failing_password_command_shows_its_error_never_its_arguments(dovecot, imap_user, tmp_path):
+    script = tmp_path / "vault"
+    script.write_text("#!/bin/sh\necho 'vault: the store is locked; run vault unlock' >&2\nexit 3\n")
+    script.chmod(0o700)
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    cfg.write_text(cfg.read_text().replace("[owner]", f'password_command = "{script} get s3cr3t-path"\n[owner]'))
+    done = run("once", "--config", str(cfg), env={"INBOXBOT_PASSWORD": ""})
+    assert done.returncode == 2
+    assert ("account.password_command exited with status 3: vault: the store is locked; run vault unlock"
+            in done.stderr)
+    assert "s3cr3t-path" not in done.stderr
