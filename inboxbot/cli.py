@@ -19,6 +19,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Sequence
 
+from wcwidth import wcwidth
+
 from inboxbot import __version__, config, parse
 from inboxbot.compose import Composer, Owner
 from inboxbot.errors import AuthenticationFailed, ConfigError, InboxbotError, TemplateError
@@ -428,16 +430,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 mailbox.close()
             ledger.close()
     if args.json:
-        print(json.dumps([{"account": name, "replayed": total, "summary": replay.summary(total, changes),
-                           "applied": bool(args.apply), "notes": notes,
+        print(json.dumps([{"account": name, "replayed": total,
+                           "summary": replay.summary(total, changes, args.apply), "applied": bool(args.apply),
+                           "notes": notes,
                            "changes": [c.as_json() for c in changes]} for name, total, changes, notes in results],
                          indent=2, ensure_ascii=False))
         return 0
     for name, total, changes, notes in results:
-        print(f"{name}: {replay.summary(total, changes)}" + (" — applied" if args.apply and changes else ""))
+        print(f"{name}: {replay.summary(total, changes, args.apply)}")
         for c in changes:
-            print(f"  {c.uid:>7}  {c.inviter[:26]:<26} {c.transition:<18} {c.new_template or '-':<18} "
-                  f"{c.new_rule}: {c.reason}" + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else ""))
+            inviter = _cut(c.inviter, 26)
+            print(f"  {c.uid:>7}  {inviter}{' ' * (26 - _width(inviter))} {c.transition:<18} "
+                  f"{c.new_template or '-':<18} {c.new_rule}: {c.reason}"
+                  + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else ""))
         for note in notes:
             print(f"  note: {note}")
     if not args.apply and any(changes for _, _, changes, _ in results):
@@ -446,6 +451,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
+    from inboxbot.status import iso_time
     from inboxbot.store import Ledger
     settings = load_settings(args.config, need_account=False)
     ledger = Ledger(settings.path(settings.state.database))
@@ -460,16 +466,17 @@ def cmd_contacts(args: argparse.Namespace) -> int:
                 print(f"removed {key}: it is screened like anyone else again" if gone
                       else f"no learned entry {key!r}")
             return 1 if missing else 0
-        rows = [dict(r) for r in ledger.learned()]
+        rows = [{**dict(r), "created": iso_time(r["created"])} for r in ledger.learned()]  # as `status` shows times
     finally:
         ledger.close()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     elif not rows:
         print("inboxbot has learned nobody yet: move an invitation into the Accept or Declined folder to teach it.")
-    for r in rows if not args.json else ():
-        who = r["name"] or r["email"] or r["profile_url"] or r["key"]
-        print(f"{r['action']:<8} {who:<28} {r['key']}  ({r['account']}: {r['source']})")
+    if rows and not args.json:
+        print_table([("action", "who", "key", "account", "learned from")] + [
+            (r["action"], _cut(r["name"] or r["email"] or r["profile_url"] or r["key"], 28), r["key"], r["account"],
+             r["source"]) for r in rows])
     return 0
 
 
@@ -569,16 +576,38 @@ def explain_text(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: 2 for a CJK character or an emoji, 0 for a combining mark."""
+    return sum(max(0, wcwidth(ch)) for ch in text)
+
+
+def _cut(text: str, columns: int) -> str:
+    """At most `columns` wide; a longer text ends in "…" (which says something was cut)."""
+    if _width(text) <= columns:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        used += max(0, wcwidth(ch))
+        if used > columns - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + "…"
+
+
+def print_table(rows: list[tuple[str, ...]], out=None) -> None:
+    """A header row and the rows under it, each column as wide as its widest cell on the screen."""
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print("  ".join(cell + " " * (widths[j] - _width(cell)) for j, cell in enumerate(row)).rstrip(), file=out)
+        if i == 0:
+            print("  ".join("-" * w for w in widths), file=out)
+
+
 def print_report(report: PassReport, out=None) -> None:
     out = out or sys.stdout
     if report.handled:
-        rows = [("inviter", "network", "decision", "template", "folder")] + [
-            (h.inviter[:28], h.network, h.decision, h.template, h.folder) for h in report.handled]
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        for i, row in enumerate(rows):
-            print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
-            if i == 0:
-                print("  ".join("-" * w for w in widths), file=out)
+        print_table([("uid", "inviter", "network", "decision", "template", "folder")] + [
+            (h.uid, _cut(h.inviter, 28), h.network, h.decision, h.template, h.folder) for h in report.handled], out)
         shown = len(report.handled)
         if sum(report.counts.values()) > shown:
             print(f"… and {sum(report.counts.values()) - shown:,} more (the summary below counts them all)", file=out)

@@ -80,12 +80,14 @@ def compare(rows: list, chain: Chain, progress: Progress | None = None) -> tuple
     return total, changes
 
 
-def summary(total: int, changes: list[Change]) -> str:
-    """`14 of 312 would change: 9 ask→accept (known-contact: contacts.vcf), 5 feedback→ask (stranger)`."""
+def summary(total: int, changes: list[Change], applied: bool = False) -> str:
+    """`14 of 312 would change: 9 ask→accept (known-contact: contacts.vcf), 5 feedback→ask (stranger)`; once
+    applied, `14 of 312 changed: …`."""
+    verb = "changed" if applied else "would change"
     if not total:
         return "nothing to replay: the state database holds no screened messages (for this period) yet"
     if not changes:
-        return f"none of {total} would change"
+        return f"none of {total} {verb}"
     groups = Counter((c.transition, c.new_rule) for c in changes)
     sources: dict[tuple[str, str], set[str]] = {}
     for c in changes:
@@ -95,7 +97,7 @@ def summary(total: int, changes: list[Change]) -> str:
         found = sources[(transition, rule)] - {""}
         detail = f"{rule}: {', '.join(sorted(found))}" if found and len(found) <= 2 else rule
         parts.append(f"{count} {transition} ({detail})")
-    return f"{len(changes)} of {total} would change: " + ", ".join(parts)
+    return f"{len(changes)} of {total} {verb}: " + ", ".join(parts)
 
 
 def _rule_of(reason: str) -> str:

@@ -11,7 +11,8 @@ from inboxbot.store import DISCARDED, DONE, ERROR, REMOVED, SENT, Ledger
 HEALTHY_INTERVALS = 3
 
 
-def _when(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
+    """A time as ISO 8601 in the local zone, to the second (None stays None)."""
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
@@ -47,7 +48,7 @@ def account_status(settings: Settings, account: Settings) -> dict:
         row = next(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
                                "LIMIT 1", name), None)
         if row is not None:
-            out["last_pass"] = {"started": _when(row["started"]), "seconds": round(row["finished"] - row["started"], 3),
+            out["last_pass"] = {"started": iso_time(row["started"]), "seconds": round(row["finished"] - row["started"], 3),
                                 "decisions": json.loads(row["counts"] or "{}"), "error": row["error"]}
         status = next(ledger.rows("SELECT * FROM account_status WHERE account=?", name), None)
         # a pass of `once` and one of the daemon both count: whichever succeeded last
@@ -59,12 +60,12 @@ def account_status(settings: Settings, account: Settings) -> dict:
             next_run = status["next_run"]
             # a daemon that was killed could not say it stopped: a next pass long overdue is no promise
             if next_run is not None and next_run >= time.time() - account.schedule.interval:
-                out["next_pass"] = _when(next_run)
+                out["next_pass"] = iso_time(next_run)
             if status["last_error"] and (status["last_error_at"] or 0) >= (last_ok or 0):
                 failing = True
-                out["last_error"] = {"message": status["last_error"], "at": _when(status["last_error_at"]),
+                out["last_error"] = {"message": status["last_error"], "at": iso_time(status["last_error_at"]),
                                      "failures_in_a_row": status["failures"]}
-        out["last_success"] = _when(last_ok)
+        out["last_success"] = iso_time(last_ok)
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
 
         def count(sql: str, *args: object) -> int:

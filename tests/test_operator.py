@@ -338,3 +338,22 @@ def test_a_failing_password_command_shows_its_error_never_its_arguments(dovecot,
     assert ("account.password_command exited with status 3: vault: the store is locked; run vault unlock"
             in done.stderr)
     assert "s3cr3t-path" not in done.stderr
+
+
+def test_tables_show_the_uid_cut_long_names_and_align_wide_characters():
+    import io
+    from wcwidth import wcswidth
+    from inboxbot.cli import print_report
+    from inboxbot.worker import Handled, PassReport
+    report = PassReport("me", dry_run=False)
+    for uid, name in (("7", "王小明"), ("12", "Zoë 😀 Okafor"), ("123", "Maximilian Alexander von Hohenzollern-Sigmaringen")):
+        report.add(Handled(uid, name, "linkedin", "ask", "coffee_invite", "Invitations/Screening", "", ""))
+        report.counts["ask"] += 1
+    out = io.StringIO()
+    print_report(report, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["uid", "inviter"]
+    assert [line.split()[0] for line in lines[2:5]] == ["7", "12", "123"]
+    assert "Maximilian Alexander von Ho…" in lines[4] and "Hohenzollern-Sigmaringen" not in lines[4]
+    column = [wcswidth(line[:line.index("linkedin")]) for line in lines[2:5]]
+    assert len(set(column)) == 1  # the network column starts at the same place on the screen in every row

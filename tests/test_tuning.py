@@ -157,13 +157,14 @@ def test_replay_apply_moves_redrafts_and_is_idempotent(corpus_ledger, tmp_path, 
     cfg = _variant(tmp_path, text, 'collectors = "ask"', 'collectors = "decline"')
     result = _replay_json(cfg, capsys, "--apply")
     assert result["applied"] and len(result["changes"]) == 16
+    assert result["summary"] == f"16 of {result['replayed']} changed: 16 ask→decline (collector)"
     declined = {names.get(i) for i in _maildir_ids(root, "Invitations/Declined")}
     assert COLLECTORS <= declined
     assert not COLLECTORS & {names.get(i) for i in _maildir_ids(root, "Invitations/Screening")}
     # their where-did-we-meet drafts were inboxbot's own and unedited: removed; no other draft touched
     assert len(_maildir_ids(root, "Drafts")) == len(before_drafts) - 16
     again = _replay_json(cfg, capsys, "--apply")
-    assert again["changes"] == [] and again["summary"] == f"none of {again['replayed']} would change"
+    assert again["changes"] == [] and again["summary"] == f"none of {again['replayed']} changed"
     assert len(_maildir_ids(root, "Drafts")) == len(before_drafts) - 16
     # and back: asked again, with fresh drafts
     back = _replay_json(tmp_path / "config.toml", capsys, "--apply")
@@ -278,6 +279,10 @@ def test_corrections_are_learned_and_change_the_next_decision(dovecot, imap_user
     assert main(["contacts", "list", "--config", str(cfg)]) == 0
     listed = capsys.readouterr().out
     assert "contact  Olivia Brandt" in listed and "block" in listed
+    assert main(["contacts", "--json", "--config", str(cfg)]) == 0
+    from datetime import datetime
+    assert all(datetime.fromisoformat(r["created"]).tzinfo is not None  # ISO dates, as `status` gives them
+               for r in json.loads(capsys.readouterr().out))
     assert main(["status", "--config", str(cfg), "--json"]) == 0
     (status,) = json.loads(capsys.readouterr().out)
     assert status["learned"] == {"contact": 1, "block": 1}
