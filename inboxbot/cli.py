@@ -230,6 +230,7 @@ class Session:
         self.settings, self.chain, self.composer = settings, chain, composer
         self.ledger = None
         self.mailbox = None
+        self._stale = False
 
     def _ledger(self, dry_run: bool = False):
         from inboxbot.store import Ledger
@@ -246,8 +247,9 @@ class Session:
     def run(self, *, dry_run: bool = False, should_stop=lambda: False, keep: bool = True) -> PassReport:
         """One pass; with `keep`, the inbox stays open read-only for the next one (the daemon's cheap poll)."""
         self._ledger(dry_run)
-        if self.mailbox is not None and not self.mailbox.alive():
-            self._drop_mailbox()  # the server closed it while we waited: reconnect quietly
+        if self.mailbox is not None and (self._stale or not self.mailbox.alive()):
+            self._drop_mailbox()  # the server closed it while we waited (or the config changed): reconnect quietly
+            self._stale = False
         if self.mailbox is None:
             self.mailbox = open_mailbox(self.settings)
         try:
@@ -259,6 +261,12 @@ class Session:
         if keep:
             self.mailbox.release(keep=self.settings.folders.inbox)
         return report
+
+    def update(self, settings: config.Settings, chain: Chain, composer: Composer | None) -> None:
+        """A reloaded config, for the next pass (the one running keeps what it started with)."""
+        if settings.account != self.settings.account:
+            self._stale = True  # another server or login: the next pass connects anew
+        self.settings, self.chain, self.composer = settings, chain, composer
 
     def _drop_mailbox(self) -> None:
         if self.mailbox is not None:
@@ -382,8 +390,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     def record(name: str, **status) -> None:
         sessions[name].record(**status)
 
+    def reload() -> config.Settings:
+        """SIGHUP: everything checked first (config, rules, templates); only then do the sessions take it."""
+        fresh = load_settings(args.config)
+        fresh_composer = make_composer(fresh)
+        chains = {account.account.name: build_chain(account) for account in fresh.accounts}
+        for account in fresh.accounts:
+            if account.account.name in sessions:
+                sessions[account.account.name].update(account, chains[account.account.name], fresh_composer)
+        return fresh
+
     try:
-        return run_forever(settings, run_pass, watch, record)
+        return run_forever(settings, run_pass, watch, record, reload)
     finally:
         for session in sessions.values():
             session.close()

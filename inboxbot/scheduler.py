@@ -96,14 +96,17 @@ class AccountRunner:
 
 
 def run_forever(settings: Settings, run_pass: PassFunction, watch: Callable | None,
-                record: Callable[..., None]) -> int:
+                record: Callable[..., None], reload: Callable[[], Settings] | None = None) -> int:
+    """Run until SIGTERM/SIGINT. On SIGHUP, `reload()` reads and checks the config (and templates) again and
+    returns it; a bad one is reported and the running config kept."""
     stop = threading.Event()
     accounts = settings.accounts
     scheduler = BlockingScheduler(timezone=timezone.utc,
                                   executors={"default": ThreadPoolExecutor(max(4, 2 * len(accounts)))})
     watchers = []
+    runners: dict[str, AccountRunner] = {}
     for account in accounts:
-        runner = AccountRunner(account, run_pass, stop, scheduler, record)
+        runner = runners[account.account.name] = AccountRunner(account, run_pass, stop, scheduler, record)
         scheduler.add_job(runner.tick, "interval", seconds=account.schedule.interval, id=runner.name,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True,
                           misfire_grace_time=account.schedule.interval)
@@ -117,8 +120,13 @@ def run_forever(settings: Settings, run_pass: PassFunction, watch: Callable | No
         stop.set()
         threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
 
+    def on_hangup(_signum: int, _frame: object) -> None:
+        if reload is not None and not stop.is_set():  # off the signal handler: reading files may take a while
+            threading.Thread(target=_reload, args=(reload, runners, scheduler), name="reload", daemon=True).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     for thread in watchers:
         thread.start()
     log.info("inboxbot running for %d account(s); stop with SIGTERM or Ctrl-C", len(accounts))
@@ -131,6 +139,27 @@ def run_forever(settings: Settings, run_pass: PassFunction, watch: Callable | No
     return 0
 
 
+def _reload(reload: Callable[[], Settings], runners: dict[str, AccountRunner], scheduler: BlockingScheduler) -> None:
+    try:
+        fresh = reload()
+    except InboxbotError as exc:
+        log.error("SIGHUP: the new config was not taken, the running one is kept: %s%s", exc,
+                  f" ({exc.hint})" if exc.hint else "")
+        return
+    names = {account.account.name for account in fresh.accounts}
+    for account in fresh.accounts:
+        runner = runners.get(account.account.name)
+        if runner is None:
+            continue
+        if account.schedule.interval != runner.settings.schedule.interval:
+            scheduler.reschedule_job(runner.name, trigger="interval", seconds=account.schedule.interval)
+        runner.settings = account
+    if names != set(runners):
+        log.warning("SIGHUP: accounts added or removed (%s) take effect when inboxbot run is restarted",
+                    ", ".join(sorted(names ^ set(runners))))
+    log.info("SIGHUP: config and templates reloaded; the next pass uses them")
+
+
 def _watch_loop(settings: Settings, watch: Callable, runner: AccountRunner, stop: threading.Event) -> None:
     """Keep an IDLE connection open; reconnect with backoff when it drops. Polling goes on regardless."""
     failures = 0
@@ -140,6 +169,7 @@ def _watch_loop(settings: Settings, watch: Callable, runner: AccountRunner, stop
         if failures:  # after a lost connection, mail may have arrived unannounced: look now
             runner.trigger()
     while not stop.is_set():
+        settings = runner.settings  # a reloaded config takes effect at the next (re)connection
         try:
             if watch(settings, runner.trigger, stop, on_ready) is False:
                 log.info("%s: the server does not offer IDLE; polling every %ss", settings.account.name,

@@ -357,3 +357,60 @@ def test_tables_show_the_uid_cut_long_names_and_align_wide_characters():
     assert "Maximilian Alexander von Ho…" in lines[4] and "Hohenzollern-Sigmaringen" not in lines[4]
     column = [wcswidth(line[:line.index("linkedin")]) for line in lines[2:5]]
     assert len(set(column)) == 1  # the network column starts at the same place on the screen in every row
+
+
+def test_sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad(tmp_path):
+    import signal
+    import time
+    box, cfg = maildir_setup(tmp_path, "027", extra='[schedule]\ninterval = "1s"\n')
+    good = cfg.read_text()
+    proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait(predicate, what: str) -> None:
+        for _ in range(400):
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not within 20 s: {what}")
+
+    def filed(folder: str) -> int:
+        return len(box.get_folder(folder)) if (tmp_path / "Maildir" / f".{folder}").is_dir() else 0
+    import threading
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait(lambda: filed("Invitations.Screening") == 1, "the first pass")
+        cfg.write_text(good.replace('interval = "1s"', "interval = 1"))  # a mistake
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: any("SIGHUP" in line for line in lines), "the reload refused")
+        box.add(mailbox.MaildirMessage(corpus_message("041")))  # the old config goes on working
+        wait(lambda: filed("Invitations.Screening") == 2, "a pass under the old config")
+        cfg.write_text(good + '[policy]\nblock = ["Marta Soares"]\n')
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: any("reloaded" in line for line in lines), "the reload")
+        box.add(mailbox.MaildirMessage(corpus_message("043")))  # Marta Soares: an ask before, blocked now
+        wait(lambda: filed("Invitations.Declined") == 1, "a pass under the new config")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        reader.join(timeout=5)
+    finally:
+        proc.kill()
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    assert "SIGHUP: the new config was not taken, the running one is kept" in err
+    assert "schedule.interval: needs a unit" in err
+    assert "SIGHUP: config and templates reloaded" in err and "Traceback" not in err
+
+
+def test_the_systemd_unit_matches_its_install_steps():
+    import re
+    unit = (Path(__file__).parent.parent / "contrib" / "inboxbot.service").read_text()
+    bin_dir = re.search(r"PIPX_BIN_DIR=(\S+) pipx install \.", unit).group(1)
+    start = re.search(r"^ExecStart=(\S+) run --config (\S+)$", unit, re.M)
+    assert start.group(1) == f"{bin_dir}/inboxbot"  # the path the documented pipx install gives
+    assert f"inboxbot init --config {start.group(2)}" in unit
+    assert re.search(r"^ExecReload=/bin/kill -HUP \$MAINPID$", unit, re.M)  # SIGHUP reloads, as `run` documents
+    database = re.search(r'database = "(\S+)"', unit).group(1)
+    assert Path(database).parent.as_posix() in re.search(r"^ReadWritePaths=(.*)$", unit, re.M).group(1).split()
