@@ -97,9 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
     command("init", cmd_init, "write a commented config file to start from (asks for your account on a terminal)")
     command("check-config", cmd_check_config, "validate the config file and list every problem")
-    p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
+    p = command("explain", cmd_explain, "parse and screen saved messages without any network access, or messages "
+                                        "on the server (--uid)")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
-    p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
+    p.add_argument("--uid", action="append", metavar="UID",
+                   help="a message on the server, by its UID in --folder (read, never changed or marked read); "
+                        "may be given more than once")
+    p.add_argument("--folder", metavar="FOLDER", help="the folder of --uid (default: folders.inbox)")
+    p.add_argument("files", nargs="*", metavar="EML", help="saved messages (.eml)")
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
     p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
@@ -532,23 +537,54 @@ def cmd_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, need_account=False)
+    if not args.files and not args.uid:
+        raise InboxbotError("name what to explain: saved messages (EML files), or --uid N for one on the server",
+                            hint="e.g. `inboxbot explain invitation.eml` or `inboxbot explain --folder INBOX --uid 42`")
+    if args.folder and not args.uid:
+        raise InboxbotError("--folder needs --uid: which message of it to explain")
+    settings = load_settings(args.config, need_account=bool(args.uid))
     chain = build_chain(settings)
     composer = make_composer(settings)
     status = 0
-    for name in args.files:
-        try:
-            raw = Path(name).read_bytes()
-        except OSError as exc:
+    for name, raw, problem in [*_saved_messages(args.files), *_server_messages(settings, args.folder, args.uid or [])]:
+        if raw is None:
             status = 1
-            record = {"source": name, "error": f"cannot read: {exc.strerror}"}
-            print(json.dumps(record) if args.json else f"{name}: cannot read: {exc.strerror}")
+            print(json.dumps({"source": name, "error": problem}) if args.json else f"{name}: {problem}")
             continue
         inv = parse.parse(raw)
         verdict = chain.screen(inv)
         record = explain_record(name, inv, verdict, chain, composer)
         print(json.dumps(record, ensure_ascii=False) if args.json else explain_text(record))
     return status
+
+
+def _saved_messages(names: list[str]) -> list[tuple[str, bytes | None, str]]:
+    """(source, the message or None, why not) for each file."""
+    out = []
+    for name in names:
+        try:
+            out.append((name, Path(name).read_bytes(), ""))
+        except OSError as exc:
+            out.append((name, None, f"cannot read: {exc.strerror}"))
+    return out
+
+
+def _server_messages(settings: config.Settings, folder: str | None, uids: list[str]
+                     ) -> list[tuple[str, bytes | None, str]]:
+    """(source, the message or None, why not) for each UID in a folder of the (first) account's server."""
+    if not uids:
+        return []
+    account = settings.accounts[0]
+    folder = folder or account.folders.inbox
+    if account.account.type == "imap" and not all(uid.isdigit() for uid in uids):
+        raise InboxbotError(f"an IMAP UID is a number, got {', '.join(u for u in uids if not u.isdigit())}")
+    mailbox = open_mailbox(account)
+    try:
+        found = {m.ref.uid: m.raw for m in mailbox.fetch(folder, uids)}  # BODY.PEEK: nothing is marked read
+    finally:
+        mailbox.close()
+    return [(f"{folder} UID {uid}", found.get(uid), f"there is no message with UID {uid} in {folder}")
+            for uid in uids]
 
 
 def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain, composer: Composer | None) -> dict:

@@ -414,3 +414,27 @@ def test_the_systemd_unit_matches_its_install_steps():
     assert re.search(r"^ExecReload=/bin/kill -HUP \$MAINPID$", unit, re.M)  # SIGHUP reloads, as `run` documents
     database = re.search(r'database = "(\S+)"', unit).group(1)
     assert Path(database).parent.as_posix() in re.search(r"^ReadWritePaths=(.*)$", unit, re.M).group(1).split()
+
+
+def test_explain_a_message_on_the_server_by_uid(dovecot, imap_user, tmp_path):
+    import json
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("058"))
+    client.append("INBOX", corpus_message("027"))
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    env = {"INBOXBOT_PASSWORD": PASSWORD}
+    done = run("explain", "--folder", "INBOX", "--uid", "2", "--config", str(cfg), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("== INBOX UID 2\n") and "from Olivia Brandt" in done.stdout
+    assert "decision: ask, reply with where_did_we_meet" in done.stdout and "HIT  collector" in done.stdout
+    done = run("explain", "--json", "--uid", "1", "--uid", "9", "--config", str(cfg), env=env)
+    assert done.returncode == 1  # one of them is not there
+    first, missing = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["source"] == "INBOX UID 1" and first["decision"] == "ignore"
+    assert missing == {"source": "INBOX UID 9", "error": "there is no message with UID 9 in INBOX"}
+    inbox = folder_messages(client, "INBOX")
+    assert len(inbox) == 2 and not any("\\Seen" in m["flags"] for m in inbox.values())  # read, not marked read
+    done = run("explain", "--folder", "Nowhere", "--uid", "1", "--config", str(cfg), env=env)
+    assert done.returncode == 2 and "cannot open the folder 'Nowhere'" in done.stderr
+    assert run("explain", "--config", str(cfg)).returncode == 2
+    client.logout()
