@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from inboxbot import parse
+from inboxbot.compose import draft_digest
 from inboxbot.config import Settings
 from inboxbot.errors import MailboxError
 from inboxbot.mail import Mailbox
@@ -77,6 +78,17 @@ def offline_books(ledger: Ledger, account: str, settings: Settings) -> tuple[Con
     if settings.policy.learn_from_sent:
         known = known.merged(sent_book(ledger.sent_contacts(account)))
     return known, blocked
+
+
+def remove_unedited_draft(mailbox: Mailbox, folder: str, row) -> tuple[int, int]:
+    """Remove inboxbot's own draft for a ledger row from `folder` where the user has not changed it.
+    Returns (how many copies were removed, how many were kept because they were edited)."""
+    uids = mailbox.find_message_id(folder, row["draft_message_id"])
+    unedited = [m.ref.uid for m in mailbox.fetch(folder, uids)
+                if row["draft_digest"] and draft_digest(m.raw) == row["draft_digest"]]
+    if unedited:
+        mailbox.delete(folder, unedited)
+    return len(unedited), len(uids) - len(unedited)
 
 
 class Learner:
@@ -164,14 +176,39 @@ class Learner:
             else:
                 self.mailbox.ensure_folder(folder)  # inboxbot files into it anyway; the user may not have yet
                 batches = self.new_in(folder, "HEADER.FIELDS (MESSAGE-ID)", dry_run, "learn")
+            decided = []  # rows of the invitations the user filed here: their waiting drafts are withdrawn after
             for batch in batches:
                 for raw in batch:
-                    entry = self._correction(raw, folder, action, dry_run)
+                    entry = self._correction(raw, folder, action, dry_run, decided)
                     if entry is not None:
                         found.append(entry)
+            for row in decided:
+                self._withdraw_draft(row, folder)
         return found
 
-    def _correction(self, raw: RawMessage, folder: str, action: str, dry_run: bool) -> Learned | None:
+    def _withdraw_draft(self, row, folder: str) -> None:
+        """The user decided an invitation by filing it: inboxbot's own draft for it, unedited, is not wanted any more
+        (as `replay --apply` removes one). An edited draft is the user's and stays."""
+        if row["reply"] != "draft" or not row["draft_message_id"] or row["draft_fate"] is not None:
+            return
+        drafts = row["draft_folder"] or self.mailbox.drafts_folder(self.folders.get("drafts", ""))
+        try:
+            removed, edited = remove_unedited_draft(self.mailbox, drafts, row)
+        except MailboxError as exc:
+            log.warning("%s: the draft for message %s could not be removed (%s); it stays in %s", self.account,
+                        row["uid"], exc, drafts)
+            return
+        if edited:
+            log.info("%s: you moved message %s to %s; your edited draft for it stays", self.account, row["uid"],
+                     folder)
+        elif removed:
+            with self.ledger.transaction():
+                self.ledger.drop_draft(self.account, row["id"])
+            log.info("%s: you moved message %s to %s; inboxbot's draft for it (%s) is removed", self.account,
+                     row["uid"], folder, row["template"])
+
+    def _correction(self, raw: RawMessage, folder: str, action: str, dry_run: bool,
+                    decided: list) -> Learned | None:
         message_id = parse.message_id_of(raw.raw)
         row = self.ledger.by_message_id(self.account, message_id) if message_id else None
         if row is None or row["inviter_key"] is None or folder in (row["target_folder"], row["location"]):
@@ -189,6 +226,7 @@ class Learner:
                 self.ledger.learn(self.account, entry.key, action, name=entry.name, email=entry.email,
                                   profile_url=entry.profile_url, source=entry.source)
                 self.ledger.set_location(self.account, row["id"], folder)
+            decided.append(row)
         return entry
 
     # --- Drafts ----------------------------------------------------------------------------------------------

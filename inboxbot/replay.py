@@ -18,6 +18,7 @@ from inboxbot import actions
 from inboxbot.compose import Composer, draft_digest
 from inboxbot.config import Settings
 from inboxbot.faults import checkpoint
+from inboxbot.learning import remove_unedited_draft
 from inboxbot.mail import Mailbox
 from inboxbot.model import Invitation, MessageRef, Verdict
 from inboxbot.policy.chain import Chain
@@ -172,14 +173,10 @@ class Replayer:
         if verdict.template == row["template"]:
             return False  # the same reply still stands
         folder = row["draft_folder"] or self.mailbox.drafts_folder(self.folders.get("drafts", ""))
-        uids = self.mailbox.find_message_id(folder, row["draft_message_id"])
-        unedited = [m.ref.uid for m in self.mailbox.fetch(folder, uids)
-                    if row["draft_digest"] and draft_digest(m.raw) == row["draft_digest"]]
-        if len(unedited) < len(uids):
+        _, edited = remove_unedited_draft(self.mailbox, folder, row)
+        if edited:
             self.notes.append(f"message {row['uid']}: the old draft was edited by you and is kept")
-        if unedited:
-            self.mailbox.delete(folder, unedited)
-        return len(unedited) == len(uids)
+        return not edited
 
     def _new_draft(self, row, inv: Invitation, verdict: Verdict) -> dict | None:
         if verdict.template is None or self.composer is None:

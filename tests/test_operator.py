@@ -438,3 +438,40 @@ def test_explain_a_message_on_the_server_by_uid(dovecot, imap_user, tmp_path):
     assert done.returncode == 2 and "cannot open the folder 'Nowhere'" in done.stderr
     assert run("explain", "--config", str(cfg)).returncode == 2
     client.logout()
+
+
+def test_an_invitation_the_owner_files_loses_inboxbots_unedited_draft(dovecot, imap_user, tmp_path):
+    import email
+    from email.policy import default
+    from tests.test_tuning import _move_by_subject
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("027"))  # Olivia Brandt: ask, where_did_we_meet
+    client.append("INBOX", corpus_message("036"))  # Sofia Lindholm: ask, confirm_meeting
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    env = {"INBOXBOT_PASSWORD": PASSWORD}
+    assert run("once", "--config", str(cfg), env=env).returncode == 0
+    drafts = folder_messages(client, "Drafts")
+    assert len(drafts) == 2
+    # the owner edits Sofia's draft (saved again under its Message-ID, as a mail client does)
+    (uid, sofia), = [(u, m) for u, m in drafts.items() if b"Sofia" in m["raw"]]
+    edited = email.message_from_bytes(sofia["raw"], policy=default)
+    edited.set_content(edited.get_content() + "\nSee you on Thursday!\n")
+    client.select_folder("Drafts")
+    client.delete_messages([uid])
+    client.expunge()
+    client.append("Drafts", edited.as_bytes(), flags=[b"\\Draft", b"\\Seen"])
+    # and files both invitations herself
+    _move_by_subject(client, "Invitations/Screening", "Invitations/Accept", b"Olivia Brandt")
+    _move_by_subject(client, "Invitations/Screening", "Invitations/Declined", b"Sofia Lindholm")
+    client.append("INBOX", corpus_message("058"))  # new mail: the next pass looks at what she did (idle: hourly)
+    done = run("--debug", "once", "--config", str(cfg), env=env)
+    assert done.returncode == 0, done.stderr
+    left = [email.message_from_bytes(m["raw"], policy=default) for m in folder_messages(client, "Drafts").values()]
+    assert len(left) == 1, done.stderr
+    assert "See you on Thursday!" in left[0].get_content()  # only the edited one stays
+    assert "inboxbot's draft for it (where_did_we_meet) is removed" in done.stderr
+    assert "your edited draft for it stays" in done.stderr
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    replies = dict(db.execute("SELECT template, reply FROM messages WHERE template IS NOT NULL"))
+    assert replies == {"where_did_we_meet": None, "confirm_meeting": "draft"}
+    client.logout()
