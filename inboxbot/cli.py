@@ -14,6 +14,7 @@ import ssl
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -257,9 +258,16 @@ class Session:
             self._stale = False
         if self.mailbox is None:
             self.mailbox = open_mailbox(self.settings)
+        report = None
         try:
-            report = make_worker(self.settings, self.mailbox, self.ledger, self.chain, self.composer,
-                                 should_stop).run_pass(dry_run=dry_run)
+            for source in self.settings.folders.sources:  # each with its own UID mark, one after the other
+                settings = replace(self.settings, folders=config.Section({**self.settings.folders.values,
+                                                                          "inbox": source}))
+                part = make_worker(settings, self.mailbox, self.ledger, self.chain, self.composer,
+                                   should_stop).run_pass(dry_run=dry_run)
+                report = part if report is None else _combined(report, part)
+                if should_stop():
+                    break
         except BaseException:
             self._drop_mailbox()
             raise
@@ -283,6 +291,20 @@ class Session:
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
+
+
+def _combined(report: PassReport, more: PassReport) -> PassReport:
+    """The report of a pass over several source folders: one summary for the account."""
+    for row in more.handled:
+        report.add(row)
+    report.counts.update(more.counts)
+    report.skipped += more.skipped
+    report.errors += more.errors
+    report.sent += more.sent
+    report.seconds += more.seconds
+    report.timings = {k: report.timings.get(k, 0.0) + more.timings.get(k, 0.0)
+                      for k in report.timings.keys() | more.timings.keys()}
+    return report
 
 
 def run_one_pass(settings: config.Settings, chain: Chain, composer: Composer | None, *, dry_run: bool = False,

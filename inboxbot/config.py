@@ -74,6 +74,25 @@ def _duration(value: Any) -> int:
     return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _folder_list(value: Any) -> tuple[str, ...]:
+    """A folder, or several (a list): the folders screened, each with its own UID mark."""
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        if len(set(value)) < len(value):
+            raise ValueError(f"names a folder twice: {_show(value)}")
+        return tuple(value)
+    if isinstance(value, str) and value.strip():
+        return (value,)
+    raise ValueError(f'must be a folder name or a list of them, like "INBOX" or ["INBOX", "Network"], got '
+                     f"{_show(value)}")
+
+
+def _with_sources(folders: dict[str, Any]) -> dict[str, Any]:
+    """folders.inbox as given (one folder or several) -> `sources`, all of them, and `inbox`, the first: the one
+    IDLE watches and the one a Maildir's top level is."""
+    found = folders["inbox"] if isinstance(folders["inbox"], tuple) else (folders["inbox"],)
+    return {**folders, "inbox": found[0], "sources": found}
+
+
 def _time_range(value: Any) -> tuple[int, int] | None:
     """"22:00-07:00" -> (minute of day it starts, minute it ends); "" -> None."""
     if value == "":
@@ -119,7 +138,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "token_command": (_str(), ""),
     },
     "folders": {
-        "inbox": (_str(allow_empty=False), "INBOX"),
+        "inbox": (_folder_list, "INBOX"),
         "accept": (_str(allow_empty=False), "Invitations/Accept"),
         "screening": (_str(allow_empty=False), "Invitations/Screening"),
         "declined": (_str(allow_empty=False), "Invitations/Declined"),
@@ -328,6 +347,7 @@ def from_dict(data: dict, source: Path | None = None, *, need_account: bool = Tr
         problems.append(("owner.email", f"must be a plain address like me@example.com, got {_show(owner_email)}"))
     if problems:
         raise ConfigError(problems, str(source) if source else None)
+    sections["folders"] = _with_sources(sections["folders"])
     first = views[0] if views else (Section(_defaults("account")), Section(sections["folders"]),
                                     Section(sections["policy"]))
     sections.update(account=first[0].values, folders=first[1].values, policy=first[2].values)
@@ -368,7 +388,7 @@ def _accounts(data: dict, sections: dict[str, dict], problems: list[tuple[str, s
                 problems.append((f"{path}.{sub}", f"must be a table, got {_show(table)}"))
                 table = {}
             overrides[sub] = _validate_table(f"{path}.{sub}", table, SCHEMA[sub], problems)
-        folders = {**sections["folders"], **overrides["folders"]}
+        folders = _with_sources({**sections["folders"], **overrides["folders"]})
         policy = {**sections["policy"], **overrides["policy"]}
         if "chain" in overrides["policy"]:
             _check_chain(f"{path}.policy", policy, problems)

@@ -145,7 +145,7 @@ class Replayer:
         plan = actions.plan(verdict.decision, self.folders, None, keywords=self.mailbox.supports_keywords)
         # where the message was when this replay began; a resumed replay keeps what its first attempt recorded
         step = json.loads(row["replay"]) if row["replay"] else {
-            "from": row["location"] or row["target_folder"] or self.folders["inbox"]}
+            "from": row["location"] or row["target_folder"] or row["folder"]}
         here = step["from"]
         self.ledger.begin_replay(self.account, row["id"], step)  # recorded before anything is touched
         drafts_dropped = self._drop_old_draft(row, verdict)

@@ -475,3 +475,34 @@ def test_an_invitation_the_owner_files_loses_inboxbots_unedited_draft(dovecot, i
     replies = dict(db.execute("SELECT template, reply FROM messages WHERE template IS NOT NULL"))
     assert replies == {"where_did_we_meet": None, "confirm_meeting": "draft"}
     client.logout()
+
+
+def test_several_source_folders_each_with_its_own_mark(dovecot, imap_user, tmp_path, monkeypatch):
+    from inboxbot.cli import main
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    client.create_folder("Network")
+    client.append("INBOX", corpus_message("027"))
+    client.append("Network", corpus_message("036"))  # filtered there by the owner's own rules
+    cfg = write_config(tmp_path, dovecot, imap_user, folders='inbox = ["INBOX", "Network"]')
+    done = run("once", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert "2 new · 2 ask" in done.stdout
+    assert len(folder_messages(client, "Invitations/Screening")) == 2 and len(folder_messages(client, "Drafts")) == 2
+    assert not folder_messages(client, "INBOX") and not folder_messages(client, "Network")
+    client.append("Network", corpus_message("043"))
+    done = run("once", "--config", str(cfg))
+    assert "1 new · 1 ask" in done.stdout
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    marks = dict(db.execute("SELECT folder, last_uid FROM folders WHERE folder IN ('INBOX', 'Network')"))
+    assert marks == {"INBOX": 1, "Network": 2}
+    sent = _commands(monkeypatch)
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert [c for c in sent if c not in _LOGIN] == ["STATUS", "STATUS"]  # idle: one command per source folder
+    for bad, problem in (("[]", "must be a folder name or a list of them"),
+                         ('["INBOX", "INBOX"]', "names a folder twice")):
+        cfg.write_text(cfg.read_text().replace('inbox = ["INBOX", "Network"]', f"inbox = {bad}"))
+        done = run("check-config", "--config", str(cfg))
+        assert done.returncode == 2 and f"folders.inbox: {problem}" in done.stderr
+        cfg.write_text(cfg.read_text().replace(f"inbox = {bad}", 'inbox = ["INBOX", "Network"]'))
+    client.logout()
