@@ -506,3 +506,40 @@ def test_several_source_folders_each_with_its_own_mark(dovecot, imap_user, tmp_p
         assert done.returncode == 2 and f"folders.inbox: {problem}" in done.stderr
         cfg.write_text(cfg.read_text().replace(f"inbox = {bad}", 'inbox = ["INBOX", "Network"]'))
     client.logout()
+
+
+def test_a_dry_run_refuses_a_server_that_cannot_move_one_message(dovecot, imap_user, tmp_path):
+    import socket
+    from tests.test_faults import CuttingProxy
+
+    class WithoutMove(CuttingProxy):
+        """The server as one without MOVE and UIDPLUS would look: those capabilities are not announced."""
+
+        def _pump(self, source, sink, armed, upstream) -> None:
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data if upstream else data.replace(b" MOVE", b"").replace(b" UIDPLUS", b""))
+            except OSError:
+                pass
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    client = dovecot.client(imap_user)
+    client.append("INBOX", corpus_message("027"))
+    proxy = WithoutMove(dovecot.port, b"never")
+    try:
+        cfg = write_config(tmp_path, proxy, imap_user)
+        done = run("once", "--dry-run", "--config", str(cfg), env={"INBOXBOT_PASSWORD": PASSWORD})
+    finally:
+        proxy.close()
+    assert done.returncode == 2
+    assert "the server offers neither MOVE nor UIDPLUS" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "state.sqlite3").exists()
+    client.logout()
