@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from datetime import datetime
 
 from inboxbot.config import Settings
@@ -45,11 +46,17 @@ def account_status(settings: Settings, account: Settings) -> dict:
         return out
     ledger = Ledger(path)
     try:
-        row = next(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
-                               "LIMIT 1", name), None)
-        if row is not None:
-            out["last_pass"] = {"started": iso_time(row["started"]), "seconds": round(row["finished"] - row["started"], 3),
-                                "decisions": json.loads(row["counts"] or "{}"), "error": row["error"]}
+        # a pass over several source folders is recorded per folder: the last of each make the last pass
+        rows = list(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
+                                "LIMIT ?", name, len(account.folders.sources)))
+        if rows:
+            decisions: Counter = Counter()
+            for row in rows:
+                decisions.update(json.loads(row["counts"] or "{}"))
+            out["last_pass"] = {"started": iso_time(rows[-1]["started"]),
+                                "seconds": round(rows[0]["finished"] - rows[-1]["started"], 3),
+                                "decisions": dict(decisions),
+                                "error": next((row["error"] for row in rows if row["error"]), None)}
         status = next(ledger.rows("SELECT * FROM account_status WHERE account=?", name), None)
         # a pass of `once` and one of the daemon both count: whichever succeeded last
         last_ok = next(ledger.rows("SELECT max(finished) FROM passes WHERE account=? AND error IS NULL AND finished "

@@ -478,6 +478,7 @@ def test_an_invitation_the_owner_files_loses_inboxbots_unedited_draft(dovecot, i
 
 
 def test_several_source_folders_each_with_its_own_mark(dovecot, imap_user, tmp_path, monkeypatch):
+    import json
     from inboxbot.cli import main
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     client = dovecot.client(imap_user)
@@ -493,9 +494,15 @@ def test_several_source_folders_each_with_its_own_mark(dovecot, imap_user, tmp_p
     client.append("Network", corpus_message("043"))
     done = run("once", "--config", str(cfg))
     assert "1 new · 1 ask" in done.stdout
+    client.append("Network", _with_message_id(corpus_message("036"), "<again.036@test>"))
     db = sqlite3.connect(tmp_path / "state.sqlite3")
     marks = dict(db.execute("SELECT folder, last_uid FROM folders WHERE folder IN ('INBOX', 'Network')"))
     assert marks == {"INBOX": 1, "Network": 2}
+    client.append("INBOX", corpus_message("041"))
+    done = run("once", "--config", str(cfg))
+    assert "2 new · 1 ask · 1 held back" in done.stdout  # one each; the second repeats Sofia's invitation
+    assert json.loads(run("status", "--json", "--config", str(cfg)).stdout)[0]["last_pass"]["decisions"] == \
+        {"ask": 1, "held back": 1}  # both folders' passes
     sent = _commands(monkeypatch)
     assert main(["once", "--config", str(cfg)]) == 0
     assert [c for c in sent if c not in _LOGIN] == ["STATUS", "STATUS"]  # idle: one command per source folder
