@@ -156,11 +156,13 @@ class Composer:
             subject, body = self._render(name, inv, verdict.matched, verdict.decision.value)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
-        to_inviter = bool(inv.inviter.email and _ADDRESS.match(inv.inviter.email))
+        # only the address the network vouches for (the screening's verdict) is ever a recipient; any other, such
+        # as one written in the note, is shown to the owner in the paste-in draft and never used
+        to_inviter = bool(verdict.recipient and _ADDRESS.match(verdict.recipient))
         if not to_inviter:
             body = _paste_preface(inv) + body
         sender = (clean_header_text(self.owner.name), self.owner.email)
-        recipient = (clean_header_text(inv.inviter.name or ""), inv.inviter.email) if to_inviter else sender
+        recipient = (clean_header_text(inv.inviter.name or ""), verdict.recipient) if to_inviter else sender
         message_id = draft_message_id(inv, self.owner.email, verdict.template)
         parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
         headers = [("From", _address(*sender)), ("To", _address(*recipient)),
@@ -230,5 +232,8 @@ def _paste_preface(inv: Invitation) -> str:
         lines.append(f"Profile: {inv.inviter.profile_url}")
     if inv.accept_url:
         lines.append(f"Invitation: {inv.accept_url}")
+    if inv.inviter.email:
+        lines.append(f"An address the message gives, not vouched for by {brand} (check it before you use it): "
+                     f"{inv.inviter.email}")
     return "\n".join(lines) + "\n\n-- reply --\n\n"
 

@@ -399,7 +399,8 @@ def invitation_from_json(text: str | None) -> Invitation | None:
             if isinstance(value, list):
                 evidence[key] = tuple(value)
         fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
-        fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
+        inviter = {k: tuple(v) if isinstance(v, list) else v for k, v in (data.get("inviter") or {}).items()}
+        fields.update(kind=Kind(data["kind"]), inviter=Person(**inviter),
                       evidence=Evidence(**evidence))
         return Invitation(**fields)
     except (ValueError, TypeError, KeyError):
