@@ -205,6 +205,14 @@ def draft_message_id(inv: Invitation, owner_email: str, template: str) -> str:
     return f"<inboxbot.{digest}@{domain}>"
 
 
+_OWN_MESSAGE_ID = re.compile(r"<inboxbot\.[0-9a-f]{24}@[^<>\s]*>")
+
+
+def is_own_message_id(message_id: str | None) -> bool:
+    """Whether a Message-ID is one draft_message_id makes: the message is inboxbot's reply, not the owner's."""
+    return bool(message_id) and _OWN_MESSAGE_ID.fullmatch(message_id.strip()) is not None
+
+
 def draft_digest(raw: bytes) -> str:
     """A fingerprint of a draft's text, the same for the bytes inboxbot appended and for those the server hands
     back: it tells whether the user has edited a draft (an edited one is never removed)."""

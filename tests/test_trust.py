@@ -95,3 +95,27 @@ def test_without_a_trusted_header_nothing_is_vouched(chain):
     # a reply-to the parser read but no signature covers, on a message the trusted header passes
     forged = replace(parse.parse(corpus_message("023")), inviter=replace(inv.inviter, email_signed_by=()))
     assert chain.screen(forged).recipient is None
+
+
+def _as_elena(raw: bytes, tag: bytes) -> bytes:
+    """Corpus 043 (a 2025 invitation with a personal note) from Elena Marsh instead of Marta Soares."""
+    return _new_message_id(raw.replace(b"Marta Soares", b"Elena Marsh"), tag)
+
+
+def test_replies_inboxbot_sent_teach_it_nobody(send_config, smtp):  # noqa: F811
+    """The copy of an automatic reply filed in Sent is not mail the owner wrote: its recipient stays a stranger.
+    Mail the owner did write still makes its recipient known."""
+    client, make = send_config
+    _, recorder = smtp
+    cfg = make()
+    client.append("INBOX", corpus_message("023"))  # Elena's sales pitch, 2011: the feedback reply is sent to her
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert [rcpts for _, rcpts, _ in recorder.delivered] == [["elena@lumenbrand.example"]]
+    assert len(folder_messages(client, "Sent")) == 1
+    client.append("Sent", b"From: Robin Castellano <robin.castellano@example.net>\nTo: Marta Soares <marta@example.org>"
+                          b"\nSubject: Lisbon\nMessage-ID: <own.1@example.net>\n\nSee you in March.\n")
+    client.append("INBOX", _as_elena(corpus_message("043"), b"elena2"))
+    client.append("INBOX", corpus_message("043"))
+    assert main(["once", "--config", str(cfg)]) == 0
+    accepted = [m["raw"] for m in folder_messages(client, "Invitations/Accept").values()]
+    assert len(accepted) == 1 and b"Marta Soares" in accepted[0]  # Marta: the owner wrote to her; Elena: no
