@@ -119,3 +119,62 @@ def test_replies_inboxbot_sent_teach_it_nobody(send_config, smtp):  # noqa: F811
     assert main(["once", "--config", str(cfg)]) == 0
     accepted = [m["raw"] for m in folder_messages(client, "Invitations/Accept").values()]
     assert len(accepted) == 1 and b"Marta Soares" in accepted[0]  # Marta: the owner wrote to her; Elena: no
+
+
+def _nested_forgery(depth: int) -> bytes:
+    """A message that claims LinkedIn (From invitations@linkedin.com, no signature) wrapped in `depth` multiparts."""
+    body = b"Content-Type: text/plain\n\nHi Robin, accept: https://linkedin.evil.example/accept\n"
+    for level in range(depth, 0, -1):
+        body = (b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (level, level)) + body + \
+            (b"\n--b%d--\n" % level)
+    return (b"From: Ann Eve <invitations@linkedin.com>\nTo: robin.castellano@example.net\n"
+            b"Subject: I want to connect\nMessage-ID: <nested.1@evil.example>\nMIME-Version: 1.0\n") + body
+
+
+def test_a_forgery_cannot_hide_behind_a_handled_message_id_or_deep_nesting(dovecot, imap_user, tmp_path, monkeypatch):
+    """A duplicate is the same Message-ID and the same content: a forgery reusing the Message-ID of a message
+    already handled is screened (and quarantined). Unreadable mail that claims a network is quarantined too."""
+    from tests.conftest import PASSWORD
+    from tests.test_imap_once import write_config
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    genuine = corpus_message("027")
+    client.append("INBOX", genuine)
+    assert main(["once", "--config", str(cfg)]) == 0
+    message_id = parse.parse(genuine).message_id.encode()
+    forgery = corpus_message("064")  # From a look-alike of linkedin.com
+    forgery = forgery.replace(parse.parse(forgery).message_id.encode(), message_id)
+    assert parse.parse(forgery).message_id == message_id.decode()
+    client.multiappend("INBOX", [forgery, genuine, _nested_forgery(1000)])  # the genuine copy: a true duplicate
+    assert main(["once", "--config", str(cfg)]) == 0
+    suspicious = folder_messages(client, "Invitations/Suspicious")
+    assert len(suspicious) == 2
+    assert any(b"linkedln" in m["raw"] for m in suspicious.values())
+    assert any(b"<nested.1@evil.example>" in m["raw"] for m in suspicious.values())
+    inbox = folder_messages(client, "INBOX")
+    assert len(inbox) == 1 and next(iter(inbox.values()))["raw"].replace(b"\r\n", b"\n") == genuine
+    assert len(folder_messages(client, "Drafts")) == 1
+    client.logout()
+
+
+@pytest.mark.parametrize("name", [
+    "Ger\u200dald Plunkett", "Gerald\u200c Plunkett", "Ger\u00adald Plunkett", "Gera\u034fld Plunkett",
+    "G\u0435rald Plunkett",  # Cyrillic е
+    "Gerald Plunk\u0435tt\u200b", "GERALD PLUNK\u0395TT",  # Greek Epsilon
+])
+def test_invisible_characters_and_look_alikes_do_not_dodge_the_block_list(chain, name):
+    """010: Gerald Plunkett is blocked by name, and his profile is in Connections.csv (which would accept him)."""
+    inv = parse.parse(corpus_message("010"))
+    verdict = chain.screen(replace(inv, inviter=replace(inv.inviter, name=name)))
+    assert verdict.decision is Decision.DECLINE, verdict.reasons
+
+
+@pytest.mark.parametrize("name", ["H\u0430nnah O'Connell", "Hannah O'C\u043econnell", "Jos\u0435 N\u00fa\u00f1ez"])
+def test_a_look_alike_of_a_contacts_name_is_not_accepted_by_name(chain, name):
+    """003 is José Núñez of contacts.vcf; a name that only looks like a contact's is not the contact."""
+    inv = parse.parse(corpus_message("003"))
+    lookalike = replace(inv, inviter=replace(inv.inviter, name=name, profile_url=None))
+    assert chain.screen(lookalike).decision is not Decision.ACCEPT
+    same = replace(inv, inviter=replace(inv.inviter, name="Jos\u00e9\u200b N\u00fa\u00f1ez", profile_url=None))
+    assert chain.screen(same).decision is Decision.ACCEPT  # an invisible character changes nothing

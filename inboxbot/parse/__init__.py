@@ -29,7 +29,20 @@ def parse(raw: bytes) -> Invitation:
         return _parse(raw)
     except Exception as exc:  # the contract: any input gives an answer, never a crash
         return Invitation(kind=Kind.OTHER, network=None, why_kind="the message could not be read",
-                          error=f"{type(exc).__name__}: {exc}"[:300])
+                          error=f"{type(exc).__name__}: {exc}"[:300], evidence=_claim_of_unreadable(raw))
+
+
+def _claim_of_unreadable(raw: bytes) -> Evidence:
+    """What a message that could not be read claims, from its header block alone (which reads without recursion):
+    unreadable mail that claims a network is quarantined, never left unmarked."""
+    try:
+        network, reason = _claim(Mail.from_headers(raw))
+    except Exception:
+        return Evidence()
+    if network is None:
+        return Evidence(claim_reason=reason)
+    return Evidence(claimed=network.name, claim_reason=reason, network_domains=network.domains,
+                    dkim_domains=network.dkim_domains)
 
 
 def claims_network(raw_headers: bytes) -> bool:

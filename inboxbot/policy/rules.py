@@ -125,6 +125,8 @@ class Forged(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
         if inv.evidence.claimed is None:
             return Check(False, "makes no network claim")
+        if inv.error:
+            return Check(True, f"claims {inv.evidence.claimed} but could not be read ({inv.error})")
         authentic, reasons = assess(inv.evidence, ctx.trusted_authserv_ids, ctx.require_dkim)
         if authentic:
             return Check(False, f"claims {inv.evidence.claimed} and holds up: " + "; ".join(reasons))
@@ -142,7 +144,7 @@ class NotAnInvitation(Rule):
 
 class Blocked(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        why = ctx.blocked.match(identity(inv, ctx))
+        why = ctx.blocked.match(identity(inv, ctx), lookalikes=True)
         return Check(True, why) if why else Check(False, "not on the block list")
 
 
