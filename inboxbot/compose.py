@@ -23,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from inboxbot.errors import TemplateError
 from inboxbot.model import TEMPLATES, Draft, Invitation, Kind, Person, Verdict
-from inboxbot.parse.mime import clean_header_text
+from inboxbot.parse.mime import display_text
 
 SUFFIX = ".txt.j2"
 BRANDS = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "twitter": "Twitter", "meetup": "Meetup"}
@@ -145,7 +145,7 @@ class Composer:
         head, sep, body = text.partition("\n\n")
         if not sep or not head.lower().startswith("subject:"):
             raise ValueError('must start with a "Subject: …" line followed by a blank line')
-        subject = clean_header_text(head.split(":", 1)[1])
+        subject = display_text(head.split(":", 1)[1])
         return subject, body.strip() + "\n"
 
     def compose(self, inv: Invitation, verdict: Verdict) -> Draft:
@@ -161,8 +161,8 @@ class Composer:
         to_inviter = bool(verdict.recipient and _ADDRESS.match(verdict.recipient))
         if not to_inviter:
             body = _paste_preface(inv) + body
-        sender = (clean_header_text(self.owner.name), self.owner.email)
-        recipient = (clean_header_text(inv.inviter.name or ""), verdict.recipient) if to_inviter else sender
+        sender = (display_text(self.owner.name), self.owner.email)
+        recipient = (display_text(inv.inviter.name or ""), verdict.recipient) if to_inviter else sender
         message_id = draft_message_id(inv, self.owner.email, verdict.template)
         parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
         headers = [("From", _address(*sender)), ("To", _address(*recipient)),
@@ -174,7 +174,7 @@ class Composer:
                     ("MIME-Version", "1.0"), ("Content-Type", 'text/plain; charset="utf-8"'),
                     ("Content-Transfer-Encoding", "quoted-printable")]
         # built by hand rather than through EmailMessage: the same bytes at a fifth of the cost (it shows in a
-        # backlog of thousands of drafts). Every value is single-line (clean_header_text), encoded where not ASCII.
+        # backlog of thousands of drafts). Every value is single-line (display_text), encoded where not ASCII.
         raw = "".join(f"{name}: {value}\n" for name, value in headers).encode("ascii") + b"\n" + \
             quopri.encodestring(body.encode("utf-8"))
         to_display = f"{recipient[0]} <{recipient[1]}>" if recipient[0] else recipient[1]

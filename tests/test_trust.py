@@ -178,3 +178,37 @@ def test_a_look_alike_of_a_contacts_name_is_not_accepted_by_name(chain, name):
     assert chain.screen(lookalike).decision is not Decision.ACCEPT
     same = replace(inv, inviter=replace(inv.inviter, name="Jos\u00e9\u200b N\u00fa\u00f1ez", profile_url=None))
     assert chain.screen(same).decision is Decision.ACCEPT  # an invisible character changes nothing
+
+
+def test_terminal_control_codes_in_a_note_never_reach_the_terminal(tmp_path, capsys):
+    """explain's text output shows control characters escaped: a note cannot clear the screen, retitle the
+    terminal or move the cursor."""
+    raw = _with_note_prefix(corpus_message("043"), b"Hi\x1b[2J\x1b]0;owned\x07 \x9b31m there \xe2\x80\xae.")
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[owner]\nname = "Robin Castellano"\nemail = "robin.castellano@example.net"\n'
+                   f'[replies]\nmode = "off"\n')
+    assert main(["explain", "--config", str(cfg), str(eml)]) == 0
+    out = capsys.readouterr().out
+    assert "note: Hi" in out
+    for char in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert char not in out
+    assert "\\x1b[2J" in out  # escaped, so the owner sees what the note holds
+
+
+def test_bidi_and_zero_width_characters_never_reach_a_draft_header(chain):
+    """A name with a right-to-left override and zero-width characters: the Subject and the To display name are
+    plain text."""
+    from inboxbot.cli import make_composer
+    composer = make_composer(config.load(CORPUS / "config.toml", need_account=False))
+    inv = parse.parse(corpus_message("023"))
+    hostile = "\u202eEl\u200bena\u2066\u200d Ma\u200ersh\u202c\u2069\ufeff"
+    inv = replace(inv, inviter=replace(inv.inviter, name=hostile))
+    verdict = chain.screen(inv)
+    assert verdict.recipient == "elena@lumenbrand.example"
+    draft = composer.compose(inv, verdict)
+    msg = email.message_from_bytes(draft.raw, policy=default)
+    assert msg["Subject"] == "About your invitation, Elena"
+    assert msg["To"].addresses[0].display_name == "Elena Marsh"
+    assert draft.subject == "About your invitation, Elena" and draft.to == "Elena Marsh <elena@lumenbrand.example>"
