@@ -162,6 +162,7 @@ def test_a_forgery_cannot_hide_behind_a_handled_message_id_or_deep_nesting(dovec
     "Ger\u200dald Plunkett", "Gerald\u200c Plunkett", "Ger\u00adald Plunkett", "Gera\u034fld Plunkett",
     "G\u0435rald Plunkett",  # Cyrillic е
     "Gerald Plunk\u0435tt\u200b", "GERALD PLUNK\u0395TT",  # Greek Epsilon
+    "Gerald J. Plunk\u0435tt",  # and a middle name
 ])
 def test_invisible_characters_and_look_alikes_do_not_dodge_the_block_list(chain, name):
     """010: Gerald Plunkett is blocked by name, and his profile is in Connections.csv (which would accept him)."""

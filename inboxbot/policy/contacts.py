@@ -60,6 +60,12 @@ def lookalike_key(name: str) -> str:
     return " ".join("".join(table.get(c, c) for c in key).casefold().split())
 
 
+def _first_and_last(key: str) -> tuple[str, ...]:
+    """A name key, and its first and last words when it has more than two."""
+    words = key.split()
+    return (key, f"{words[0]} {words[-1]}") if len(words) > 2 else (key,)
+
+
 @lru_cache(maxsize=1)
 def _latin_lookalikes() -> dict[str, str]:
     """Non-ASCII character -> the ASCII letter Unicode's confusables data (as shipped by confusable-homoglyphs)
@@ -102,7 +108,8 @@ class ContactBook:
     names: dict[str, str] = field(default_factory=dict)  # full name key -> source
     first_last: dict[tuple[str, str], str] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
-    lookalike_names: dict[str, str] = field(default_factory=dict)  # the names' lookalike_key -> source
+    # the names' lookalike_key, and that of their first and last words, -> source
+    lookalike_names: dict[str, str] = field(default_factory=dict)
 
     def add_email(self, address: str, source: str) -> None:
         if address and "@" in address:
@@ -115,7 +122,8 @@ class ContactBook:
         if not tokens:
             return
         self.names.setdefault(" ".join(tokens), source)
-        self.lookalike_names.setdefault(lookalike_key(name), source)
+        for key in _first_and_last(lookalike_key(name)):
+            self.lookalike_names.setdefault(key, source)
         if len(tokens) >= 2:
             self.first_last.setdefault((tokens[0], tokens[-1]), source)
 
@@ -153,9 +161,9 @@ class ContactBook:
                 return f"name {person.name!r} is in {self.names[full]}"
             if len(tokens) >= 2 and (tokens[0], tokens[-1]) in self.first_last:
                 return f"first and last name of {person.name!r} match {self.first_last[(tokens[0], tokens[-1])]}"
-            alike = lookalike_key(person.name) if lookalikes else None
-            if alike in self.lookalike_names:
-                return f"name {person.name!r} looks like one in {self.lookalike_names[alike]}"
+            for alike in _first_and_last(lookalike_key(person.name)) if lookalikes else ():
+                if alike in self.lookalike_names:
+                    return f"name {person.name!r} looks like one in {self.lookalike_names[alike]}"
         return None
 
     def merged(self, other: "ContactBook") -> "ContactBook":
