@@ -122,10 +122,12 @@ class PassReport:
 
 
 def inviter_key(inv: Invitation) -> str | None:
-    """Who an invitation is from, across messages: the profile path, else the address, else the name."""
+    """Who an invitation is from, across messages: the profile path, else the address (one a signature covers: an
+    address in the note is the sender's choice), else the name."""
     person = inv.inviter
     key = profile_key(person.profile_url) if person.profile_url else None
-    key = key or (person.email or "").lower() or (fold(person.name) if person.name else None)
+    signed = (person.email or "").lower() if person.email_signed_by else ""
+    key = key or signed or (fold(person.name) if person.name else None)
     return f"{inv.network}:{key}" if key else None
 
 

@@ -213,3 +213,13 @@ def test_bidi_and_zero_width_characters_never_reach_a_draft_header(chain):
     assert msg["Subject"] == "About your invitation, Elena"
     assert msg["To"].addresses[0].display_name == "Elena Marsh"
     assert draft.subject == "About your invitation, Elena" and draft.to == "Elena Marsh <elena@lumenbrand.example>"
+
+
+def test_an_address_in_the_note_does_not_choose_who_the_inviter_is():
+    """The key that says "answered before" is not the note's to choose (else a note naming another inviter's
+    address would stop that inviter's reply)."""
+    from inboxbot.worker import inviter_key
+    signed = parse.parse(corpus_message("023"))
+    assert inviter_key(signed) == "linkedin:elena@lumenbrand.example"
+    in_note = replace(signed, inviter=replace(signed.inviter, name="Mallory Vance", email_signed_by=()))
+    assert inviter_key(in_note) == "linkedin:mallory vance"
