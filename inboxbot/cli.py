@@ -124,12 +124,17 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return _escaped(super().format(record))  # log lines name inviters: text from mail
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if args.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     level = logging.DEBUG if args.debug else (logging.INFO if getattr(args, "command", "") == "run" else
                                                 logging.WARNING)
     root = logging.getLogger("inboxbot")
@@ -484,15 +489,15 @@ def explain_text(record: dict) -> str:
         lines.append(f"     {'HIT ' if rule['hit'] else 'miss'} {rule['rule']:<21} {rule['reason']}")
     if record["reply"] and "subject" in record["reply"]:
         lines.append(f"   reply to {record['reply']['to']}: {record['reply']['subject']}")
-    return "\n".join(_escaped(line) for line in lines)
+    return _escaped("\n".join(lines))
 
 
-_TERMINAL_CONTROL = re.compile(f"[\x00-\x1f\x7f{INVISIBLE.pattern[1:-1]}]")
+_TERMINAL_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f{INVISIBLE.pattern[1:-1]}]")
 
 
 def _escaped(text: str) -> str:
-    """Text a terminal shows as it is: control characters (an escape sequence in a note could clear the screen or
-    retitle the window), bidi controls and invisible characters written as \\x1b / \\u202e."""
+    """Text a terminal shows as it is: control characters but tab and line feed (an escape sequence in a note could
+    clear the screen or retitle the window), bidi controls and invisible characters written as \\x1b / \\u202e."""
     return _TERMINAL_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 

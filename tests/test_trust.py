@@ -223,3 +223,17 @@ def test_an_address_in_the_note_does_not_choose_who_the_inviter_is():
     assert inviter_key(signed) == "linkedin:elena@lumenbrand.example"
     in_note = replace(signed, inviter=replace(signed.inviter, name="Mallory Vance", email_signed_by=()))
     assert inviter_key(in_note) == "linkedin:mallory vance"
+
+
+def test_log_lines_show_control_codes_escaped(tmp_path, capsys):
+    """`run` logs every decision with the inviter's name, text from the mail: escaped like explain's output."""
+    from inboxbot.cli import _setup_logging
+    import argparse
+    import logging
+    _setup_logging(argparse.Namespace(log_format="text", debug=True, command="once"))
+    try:
+        logging.getLogger("inboxbot").info("message 1 invitation from %s", "Eve\x1b]0;owned\x07\u202e")
+    finally:
+        logging.getLogger("inboxbot").handlers[:] = []
+    err = capsys.readouterr().err
+    assert "Eve\\x1b]0;owned\\x07\\u202e" in err and "\x1b" not in err
