@@ -1,6 +1,7 @@
 """What inboxbot learns from what the user does with its work, read incrementally before each screening:
 
-- the Sent folder: whoever the user has written to is known (To/Cc of new Sent messages only);
+- the Sent folder: whoever the user has written to is known (To/Cc of new Sent messages only; inboxbot's own
+  replies, filed there in send mode, are not the user's and teach nothing);
 - the Accept and Declined folders: an invitation the user moved there (rather than inboxbot) makes its inviter a
   known contact, or blocked;
 - the Drafts folder: a draft of inboxbot's that is gone was either sent (found in Sent) or discarded.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from inboxbot import parse
+from inboxbot.compose import is_own_message_id
 from inboxbot.config import Settings
 from inboxbot.errors import MailboxError
 from inboxbot.mail import Mailbox
@@ -139,8 +141,9 @@ class Learner:
         if folder is None:
             log.debug("%s: no Sent folder found; the Sent index is not refreshed", self.account)
         else:
-            for batch in self.new_in(folder, "HEADER.FIELDS (TO CC)", dry_run, "sent"):
-                found = [p for raw in batch for p in parse.recipients(raw.raw)]
+            for batch in self.new_in(folder, "HEADER.FIELDS (TO CC MESSAGE-ID)", dry_run, "sent"):
+                found = [p for raw in batch if not is_own_message_id(parse.message_id_of(raw.raw))
+                         for p in parse.recipients(raw.raw)]
                 people += found
                 if not dry_run:
                     self.ledger.add_sent_contacts(self.account, found)
