@@ -237,3 +237,19 @@ def test_log_lines_show_control_codes_escaped(tmp_path, capsys):
         logging.getLogger("inboxbot").handlers[:] = []
     err = capsys.readouterr().err
     assert "Eve\\x1b]0;owned\\x07\\u202e" in err and "\x1b" not in err
+
+
+def test_declining_an_invitation_never_teaches_an_address_from_its_note():
+    """A stranger writes a victim's address into a note the owner declines: the block learned is the stranger's
+    name and profile, not the victim's address. A signed 2011 address is learned as before."""
+    from inboxbot.learning import BLOCK, learned_from
+    from inboxbot.store import invitation_record
+    settings = config.load(CORPUS / "config.toml", need_account=False)
+    trusted = tuple(settings.security.trusted_authserv_ids)
+    in_note = parse.parse(_with_note_prefix(corpus_message("043"), b"Write to me at victim@example.org."))
+    assert in_note.inviter.email == "victim@example.org"  # the parser reads it, for the owner to see
+    signed = parse.parse(corpus_message("023"))
+    for inv, expected in ((in_note, None), (signed, "elena@lumenbrand.example")):
+        row = {"invitation": invitation_record(inv), "inviter_key": "k", "decision": "ask"}
+        entry = learned_from(row, "Invitations/Declined", BLOCK, trusted)
+        assert entry.email == expected and entry.name == inv.inviter.name
