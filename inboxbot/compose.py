@@ -304,7 +304,8 @@ class Composer:
         # built by hand rather than through EmailMessage: the same bytes at a fifth of the cost (it shows in a
         # backlog of thousands of drafts). Every value is single-line (clean_header_text), encoded where not ASCII.
         # CRLF throughout: servers such as Cyrus refuse bare newlines in APPEND
-        raw = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii") + b"\r\n" + \
+        head = "".join(f"{name}: {value}\n" for name, value in headers).replace("\n", "\r\n")  # folds too
+        raw = head.encode("ascii") + b"\r\n" + \
             quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
         to_display = f"{recipient[0]} <{recipient[1]}>" if recipient[0] else recipient[1]
         return Draft(to=to_display, subject=subject, body=body, message_id=message_id, raw=raw,
