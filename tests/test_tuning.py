@@ -172,6 +172,19 @@ def test_replay_apply_moves_redrafts_and_is_idempotent(corpus_ledger, tmp_path, 
     assert COLLECTORS <= {names.get(i) for i in _maildir_ids(root, "Invitations/Screening")}
 
 
+def test_replay_honours_max_age_days(corpus_ledger, tmp_path, capsys):
+    """A replay that asks the collectors again files them back, but drafts nothing for years-old invitations."""
+    text, names, root = corpus_ledger
+    _replay_json(_variant(tmp_path, text, 'collectors = "ask"', 'collectors = "decline"'), capsys, "--apply")
+    drafts = _maildir_ids(root, "Drafts")
+    aged = tmp_path / "aged.toml"
+    aged.write_text(text.replace("max_age_days = 0", "max_age_days = 30"))
+    back = _replay_json(aged, capsys, "--apply")
+    assert len(back["changes"]) == 16 and sorted(_maildir_ids(root, "Drafts")) == sorted(drafts)
+    assert COLLECTORS <= {names.get(i) for i in _maildir_ids(root, "Invitations/Screening")}
+    assert len([n for n in back["notes"] if "older than replies.max_age_days (30)" in n]) == 16
+
+
 def test_replay_never_removes_a_draft_the_user_edited(corpus_ledger, tmp_path, capsys):
     text, names, root = corpus_ledger
     drafts = mailbox.Maildir(str(root / ".Drafts"), create=False)
