@@ -134,6 +134,8 @@ def pick_quote(note: str | None, matched: tuple[str, ...] = (), limit: int = 200
     phrases = [fold(m) for m in matched if m and '"' not in m]
     carrying = next((s for s in sentences if any(p in fold(s) for p in phrases)), None)
     chosen = carrying or next(iter(sentences), None)
+    if chosen and chosen.endswith(":"):  # "… to talk through:" followed by a list
+        chosen = chosen[:-1].rstrip() + " …"
     return shorten(chosen, limit) if chosen else None
 
 
@@ -263,7 +265,10 @@ class Composer:
             "meeting_options": list(options), "far": far,
             "meeting": CALL.get(language, options[-1]) if far else join_or(options, OR.get(language, "or")),
             "quote": quote or "", "facets": sorted(facets), "confidence": verdict.confidence,
-            "family": "family" in facets, "said_when": "when" in facets, "said_where": "where" in facets,
+            # without the note reader (confidence None) nothing says what the note left out: ask only what was
+            # talked about, rather than ask again a when or where the note may well have given
+            "family": "family" in facets, "said_when": "when" in facets or verdict.confidence is None,
+            "said_where": "where" in facets or verdict.confidence is None,
             "cites_content": "content" in facets or bool(vocab.find("shared_group", folded_note)
                                                          or vocab.find("compliment", folded_note)),
             "kind_words": bool(vocab.find("compliment", folded_note)),

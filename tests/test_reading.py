@@ -97,11 +97,14 @@ def test_every_reply_reads_right(composer, template, language):
 
 def test_what_the_note_said_is_not_asked_again(composer):
     inv = next(i for i, _ in invitations("en") if i.note)
-    ask = composer.compose(inv, Verdict(Decision.ASK, "confirm_meeting", (), ())).body
-    assert "when and where was it" in ask
-    told = composer.compose(inv, Verdict(Decision.ASK, "confirm_meeting", (), (), facets=("when", "where"))).body
+    read = Verdict(Decision.ASK, "confirm_meeting", (), (), confidence=0.9)
+    assert "when and where was it" in composer.compose(inv, read).body
+    assert "where was it, and what" in composer.compose(inv, replace(read, facets=("when",))).body
+    told = composer.compose(inv, replace(read, facets=("when", "where"))).body
     assert "what did we talk about back then" in told and "when" not in told.split("-- reply --")[1]
-    family = composer.compose(inv, Verdict(Decision.ASK, "confirm_meeting", (), (), facets=("family",))).body
+    unread = composer.compose(inv, replace(read, confidence=None)).body  # no note reader: no when/where asked
+    assert "what did we talk about back then" in unread and "when" not in unread.split("-- reply --")[1]
+    family = composer.compose(inv, replace(read, facets=("family",))).body
     assert "how we are related" in family and "what did we talk about" not in family
 
 
@@ -151,6 +154,7 @@ def test_pick_quote_takes_the_sentence_that_carries_the_request():
     assert pick_quote(note) == "I run a studio in Porto."
     assert pick_quote("Visit www.example.com for more. Call me at x@y.example now.") is None
     assert pick_quote(None) is None
+    assert pick_quote("We meet monthly to talk through:\n- pricing\n- hiring") == "We meet monthly to talk through …"
 
 
 def test_too_old():
