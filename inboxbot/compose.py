@@ -265,10 +265,10 @@ class Composer:
             "meeting_options": list(options), "far": far,
             "meeting": CALL.get(language, options[-1]) if far else join_or(options, OR.get(language, "or")),
             "quote": quote or "", "facets": sorted(facets), "confidence": verdict.confidence,
-            # without the note reader (confidence None) nothing says what the note left out: ask only what was
-            # talked about, rather than ask again a when or where the note may well have given
-            "family": "family" in facets, "said_when": "when" in facets or verdict.confidence is None,
-            "said_where": "where" in facets or verdict.confidence is None,
+            # without the note reader (confidence None) nothing says what the note left out, or whether it names
+            # a family tie: confirm_meeting then asks the one question that suits every claim
+            "note_read": verdict.confidence is not None,
+            "family": "family" in facets, "said_when": "when" in facets, "said_where": "where" in facets,
             "cites_content": "content" in facets or bool(vocab.find("shared_group", folded_note)
                                                          or vocab.find("compliment", folded_note)),
             "kind_words": bool(vocab.find("compliment", folded_note)),

@@ -102,8 +102,8 @@ def test_what_the_note_said_is_not_asked_again(composer):
     assert "where was it, and what" in composer.compose(inv, replace(read, facets=("when",))).body
     told = composer.compose(inv, replace(read, facets=("when", "where"))).body
     assert "what did we talk about back then" in told and "when" not in told.split("-- reply --")[1]
-    unread = composer.compose(inv, replace(read, confidence=None)).body  # no note reader: no when/where asked
-    assert "what did we talk about back then" in unread and "when" not in unread.split("-- reply --")[1]
+    unread = composer.compose(inv, replace(read, confidence=None)).body  # no note reader: one question for all
+    assert "how do we know each other?" in unread and "when" not in unread.split("-- reply --")[1]
     family = composer.compose(inv, replace(read, facets=("family",))).body
     assert "how we are related" in family and "what did we talk about" not in family
 
