@@ -105,7 +105,7 @@ def test_what_the_note_said_is_not_asked_again(composer):
     unread = composer.compose(inv, replace(read, confidence=None)).body  # no note reader: one question for all
     assert "how do we know each other?" in unread and "when" not in unread.split("-- reply --")[1]
     family = composer.compose(inv, replace(read, facets=("family",))).body
-    assert "how we are related" in family and "what did we talk about" not in family
+    assert "the family connection?" in family and "what did we talk about" not in family
 
 
 def test_only_a_call_for_someone_far_away(composer):
@@ -135,6 +135,7 @@ def test_kind_words_only_when_there_were_some(composer):
     verdict = Verdict(Decision.ASK, "profile_question", (), (), ("we are both members",))
     plain = composer.compose(inv, verdict).body
     assert "kind words" not in plain and "“We are both members of the Pricing Practitioners group.”" in plain
+    assert "What drew you to it, and what are you working on yourself?" in plain
     kind = composer.compose(replace(inv, note="Really enjoyed your talk on pricing experiments."), verdict).body
     assert "kind words" in kind and "pricing experiments" in kind
 
