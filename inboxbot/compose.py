@@ -70,6 +70,7 @@ PASTE = {
            "balasan di bawah ini ke pesan di sana.", "Profil", "Terima atau abaikan undangan"),
 }
 PASTE_MARK = "-- reply --"  # the line after which the text to paste begins
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’", "„": "‚", "«": "‹", "»": "›", '"': "'"})
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 _SECRET_PARAM = re.compile(r"token|key|sig|auth|otp|trk|code|ref|mid|eid|lipi|sc_|src", re.I)
 _ACTION = re.compile(r"accept|token|confirm|invit|sharedkey|otp", re.I)
@@ -250,6 +251,8 @@ class Composer:
         # a misread sentence quoted back is worse than none: below half sure, the templates quote nothing
         sure = verdict.confidence is None or verdict.confidence >= 0.5
         quote = (verdict.quote or pick_quote(inv.note, verdict.matched)) if sure else None
+        if quote:  # the templates put it in double quotes: the quotes inside it become single ones
+            quote = quote.translate(_INNER_QUOTES)
         folded_note = fold(inv.note or "")
         variables = {
             "owner": {"name": self.owner.name, "first_name": self.owner.first_name, "email": self.owner.email},
