@@ -164,3 +164,11 @@ def test_too_old():
     assert too_old("Mon, 22 Aug 2011 10:44:51 +0000", 30, now)
     assert too_old(None, 30, now) and too_old("not a date", 30, now)  # unknown age: no reply
     assert not too_old("Mon, 22 Aug 2011 10:44:51 +0000", 0, now)  # 0: no limit
+
+
+def test_a_nameless_inviter_and_quotes_inside_a_quote(composer):
+    inv = Invitation(kind=Kind.INVITATION, network="xing", language="de", inviter=Person(name=""),
+                     note="Wir sind beide Mitglieder der Gruppe „Einkauf & Logistik“ hier.")
+    body = composer.compose(inv, Verdict(Decision.ASK, "profile_question", (), ("mitglieder der gruppe",))).body
+    assert "\n\nHallo,\n\nIhre Einladung" in body
+    assert "„Wir sind beide Mitglieder der Gruppe ‚Einkauf & Logistik‘ hier.“" in body
