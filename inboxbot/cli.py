@@ -9,6 +9,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import shutil
 import ssl
 import sys
@@ -26,6 +27,7 @@ from inboxbot import __version__, config, parse
 from inboxbot.compose import Composer, Owner
 from inboxbot.errors import AuthenticationFailed, ConfigError, InboxbotError, TemplateError
 from inboxbot.model import Invitation, Verdict
+from inboxbot.parse.mime import INVISIBLE
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
 from inboxbot.worker import PassReport, Worker
@@ -141,6 +143,9 @@ class _TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's
         return _iso(record)
 
+    def format(self, record: logging.LogRecord) -> str:
+        return _escaped(super().format(record))  # log lines name inviters: text from mail
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -182,8 +187,9 @@ def load_settings(path: str, *, need_account: bool = True) -> config.Settings:
 def make_composer(settings: config.Settings) -> Composer | None:
     if settings.replies.mode == "off":
         return None
-    return Composer(Owner(settings.owner.name, settings.owner.email), settings.path(settings.replies.templates),
-                    tuple(settings.replies.meeting_options))
+    owner = settings.owner
+    return Composer(Owner(owner.name, owner.email, owner.language, owner.location),
+                    settings.path(settings.replies.templates), settings.replies.meeting_options)
 
 
 def open_mailbox(settings: config.Settings):
@@ -485,9 +491,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"{name}: {replay.summary(total, changes, args.apply)}")
         for c in changes:
             inviter = _cut(c.inviter, 26)
-            print(f"  {c.uid:>7}  {inviter}{' ' * (26 - _width(inviter))} {c.transition:<18} "
-                  f"{c.new_template or '-':<18} {c.new_rule}: {c.reason}"
-                  + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else ""))
+            print(_escaped(f"  {c.uid:>7}  {inviter}{' ' * (26 - _width(inviter))} {c.transition:<18} "
+                           f"{c.new_template or '-':<18} {c.new_rule}: {c.reason}"
+                           + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else "")))
         for note in notes:
             print(f"  note: {note}")
     if not args.apply and any(changes for _, _, changes, _ in results):
@@ -520,8 +526,8 @@ def cmd_contacts(args: argparse.Namespace) -> int:
         print("inboxbot has learned nobody yet: move an invitation into the Accept or Declined folder to teach it.")
     if rows and not args.json:
         print_table([("action", "who", "key", "account", "learned from")] + [
-            (r["action"], _cut(r["name"] or r["email"] or r["profile_url"] or r["key"], 28), r["key"], r["account"],
-             r["source"]) for r in rows])
+            (r["action"], _cut(_escaped(r["name"] or r["email"] or r["profile_url"] or r["key"]), 28),
+             _escaped(r["key"]), r["account"], _escaped(r["source"])) for r in rows])
     return 0
 
 
@@ -649,7 +655,16 @@ def explain_text(record: dict) -> str:
         lines.append(f"     {'HIT ' if rule['hit'] else 'miss'} {rule['rule']:<21} {rule['reason']}")
     if record["reply"] and "subject" in record["reply"]:
         lines.append(f"   reply to {record['reply']['to']}: {record['reply']['subject']}")
-    return "\n".join(lines)
+    return _escaped("\n".join(lines))
+
+
+_TERMINAL_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f{INVISIBLE.pattern[1:-1]}]")
+
+
+def _escaped(text: str) -> str:
+    """Text a terminal shows as it is: control characters but tab and line feed (an escape sequence in a note could
+    clear the screen or retitle the window), bidi controls and invisible characters written as \\x1b / \\u202e."""
+    return _TERMINAL_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _width(text: str) -> int:
@@ -683,14 +698,15 @@ def print_report(report: PassReport, out=None) -> None:
     out = out or sys.stdout
     if report.handled:
         print_table([("uid", "inviter", "network", "decision", "template", "folder")] + [
-            (h.uid, _cut(h.inviter, 28), h.network, h.decision, h.template, h.folder) for h in report.handled], out)
+            (h.uid, _cut(_escaped(h.inviter), 28), h.network, h.decision, h.template, h.folder)
+            for h in report.handled], out)
         shown = len(report.handled)
         if sum(report.counts.values()) > shown:
             print(f"… and {sum(report.counts.values()) - shown:,} more (the summary below counts them all)", file=out)
         if report.dry_run:
             print("\nWhat would be done:", file=out)
             for h in report.handled:
-                print(f"  {h.uid}: {h.action}  [{h.reason}]", file=out)
+                print(_escaped(f"  {h.uid}: {h.action}  [{h.reason}]"), file=out)
         print(file=out)
     print(report.summary(), file=out)
 
@@ -732,5 +748,5 @@ def _show_draft(raw: bytes) -> str:
     import email
     from email.policy import default
     msg = email.message_from_bytes(raw, policy=default)
-    head = "\n".join(f"{h}: {msg[h]}" for h in ("To", "Subject", "X-Inboxbot-Decision") if msg[h])
+    head = "\n".join(f"{h}: {msg[h]}" for h in ("To", "Subject") if msg[h])
     return head + "\n\n" + msg.get_content().strip()

@@ -15,11 +15,12 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import platformdirs
 
 from inboxbot.errors import ConfigError
-from inboxbot.model import TEMPLATES, Decision
+from inboxbot.model import LANGUAGES, TEMPLATES, Decision
 
 RULE_NAMES = ("forged", "not-an-invitation", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
               "claimed-acquaintance", "thin-connection", "stranger")
@@ -62,6 +63,22 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"must be a list of strings, got {_show(value)}")
     return tuple(value)
+
+
+def _meeting_options(value: Any) -> dict[str, tuple[str, ...]]:
+    """One list (the English options, as before) or a table of lists by language: {en = [...], de = [...]}."""
+    if isinstance(value, list):
+        return {"en": _str_list(value)} if value else {}
+    if not isinstance(value, dict):
+        raise ValueError(f'must be a list of strings or a table of them by language, like {{en = ["a coffee"]}}, '
+                         f"got {_show(value)}")
+    unknown = [k for k in value if k not in LANGUAGES]
+    if unknown:
+        raise ValueError(f"has no language {unknown[0]!r}; the languages are {', '.join(LANGUAGES)}")
+    empty = [k for k, v in value.items() if isinstance(v, list) and not v]
+    if empty:
+        raise ValueError(f"{empty[0]} must list at least one option")
+    return {k: _str_list(v) for k, v in value.items()}
 
 
 def _duration(value: Any) -> int:
@@ -147,7 +164,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "sent": (_str(), ""),
     },
     "state": {"database": (_str(allow_empty=False), DEFAULT_STATE)},
-    "owner": {"name": (_str(), ""), "email": (_str(), "")},
+    "owner": {"name": (_str(), ""), "email": (_str(), ""), "language": (_str(LANGUAGES), "en"),
+              "location": (_str(), "")},
     "policy": {
         "contacts": (_str_list, ()),
         "allow": (_str_list, ()),
@@ -165,7 +183,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "once_per_inviter_days": (_int(0, 36500), 90),
         "max_per_day": (_int(0, 100000), 20),
         "max_per_pass": (_int(0, 100000), 10),
-        "meeting_options": (_str_list, ("a coffee", "a meal", "a beer", "a phone call")),
+        "meeting_options": (_meeting_options, {}),  # by language; the built-in ones fill the gaps (compose.py)
+        "max_age_days": (_int(0, 36500), 30),
     },
     "smtp": {
         "host": (_str(), ""),
@@ -305,12 +324,17 @@ def _secret_commands(data: dict) -> list[str]:
 
 
 def _warn_if_readable_by_others(source: Path, data: dict) -> None:
-    """A config that names a command producing secrets should not be readable (or writable) by other users."""
-    if not _secret_commands(data):
-        return
+    """A config others can change could make inboxbot answer, send or run commands as its owner; one that names a
+    command producing secrets should not even be readable by them."""
     try:
         mode = source.stat().st_mode
     except OSError:
+        return
+    if mode & 0o022:
+        log.warning("%s can be changed by other users, who could make inboxbot file, answer or send mail (or run "
+                    "commands) as you; make it private: chmod 600 %s", source, source)
+        return
+    if not _secret_commands(data):  # set in the parsed config: not the word in a comment, nor an empty value
         return
     if mode & 0o077:
         log.warning("%s can be read or changed by other users and runs a password_command/token_command; "
@@ -498,6 +522,11 @@ def _check_account(path: str, account: dict[str, Any], problems: list[tuple[str,
             problems.append((f"{path}.oauth2_client_id", 'is required for auth = "oauth2" (or set token_command)'))
         if account["oauth2_provider"] == "custom" and not account["oauth2_token_url"]:
             problems.append((f"{path}.oauth2_token_url", 'is required with oauth2_provider = "custom"'))
+    token_url = urlsplit(account["oauth2_token_url"]) if account["oauth2_token_url"] else None
+    if token_url and token_url.scheme != "https" and not (token_url.scheme == "http"
+                                                           and is_loopback(token_url.hostname or "")):
+        problems.append((f"{path}.oauth2_token_url", "must be an https:// URL: the refresh token and client secret "
+                                                     "are sent to it (http:// only for a test server on loopback)"))
 
 
 def is_loopback(host: str) -> bool:

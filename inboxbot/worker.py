@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator
 
 from inboxbot import actions, digest
-from inboxbot.compose import Composer, body_digest
+from inboxbot.compose import Composer, auto_replied, body_digest, too_old
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
@@ -101,6 +101,7 @@ class PassReport:
     skipped: int = 0
     errors: int = 0
     sent: int = 0
+    too_old: int = 0  # invitations filed without a reply: older than replies.max_age_days
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
@@ -117,16 +118,20 @@ class PassReport:
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
         if self.sent:
             parts.append(f"{self.sent} sent")
+        if self.too_old:
+            parts.append(f"{self.too_old} left unanswered for age")
         if self.errors:
             parts.append(f"{self.errors} failed")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
 
 
 def inviter_key(inv: Invitation) -> str | None:
-    """Who an invitation is from, across messages: the profile path, else the address, else the name."""
+    """Who an invitation is from, across messages: the profile path, else the address (one a signature covers: an
+    address in the note is the sender's choice), else the name."""
     person = inv.inviter
     key = profile_key(person.profile_url) if person.profile_url else None
-    key = key or (person.email or "").lower() or (fold(person.name) if person.name else None)
+    signed = (person.email or "").lower() if person.email_signed_by else ""
+    key = key or signed or (fold(person.name) if person.name else None)
     return f"{inv.network}:{key}" if key else None
 
 
@@ -149,7 +154,7 @@ class Worker:
         self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCHES at a time
         # what this pass has decided, for the checks the ledger answers only once it is written: a copy of a
         # message, or a second invitation from an inviter, in the same backlog must not be answered twice
-        self._decided_message_ids: set[str] = set()
+        self._decided_copies: set[tuple[str, str]] = set()  # (Message-ID, record)
         self._drafted_inviters: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
         self._pool_failed = False
@@ -446,15 +451,16 @@ class Worker:
     def _decide(self, raw: RawMessage, row, result: parse_pool.Screened, report: PassReport) -> "_Item":
         """Compose and plan one screened message. Pure but for ledger reads and what the pass remembers deciding."""
         ref, (inv, verdict, record) = raw.ref, result
-        if row is None and (inv.message_id in self._decided_message_ids
-                            or self.ledger.handled_message_id(self.name, inv.message_id) is not None):
+        # a copy is the same Message-ID and the same parsed content: a forgery reusing a handled Message-ID is screened
+        if row is None and ((inv.message_id, record) in self._decided_copies
+                            or self.ledger.handled_message_id(self.name, inv.message_id, record) is not None):
             report.skipped += 1
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
-            self._decided_message_ids.add(inv.message_id)
+            self._decided_copies.add((inv.message_id, record))
         key = inviter_key(inv)
         with self._stage("render"):
-            draft, remark = self._draft_for(inv, verdict, key, ref)
+            draft, remark = self._draft_for(inv, verdict, key, ref, report)
         send, why_not = self._may_send(inv, draft, report)
         if why_not:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
@@ -474,7 +480,8 @@ class Worker:
                 ref.uid, inv.kind.value,
                 inv.inviter.name or inv.network or "unknown sender", shown,
                 remark if shown == HELD_BACK else reason, extra={"decision": shown, "uid": ref.uid})
-        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act", record)
+        unreadable = inv.error and verdict.decision is not Decision.QUARANTINE  # one that claims a network is filed
+        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if unreadable else "act", record)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
@@ -607,9 +614,12 @@ class Worker:
             with self._stages_lock:  # the writes behind a pass time their stages too
                 self._timings[name] += time.perf_counter() - started
 
-    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef):
+    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef, report: PassReport):
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
             return None, ""
+        if too_old(inv.date, self.settings.replies.max_age_days):
+            report.too_old += 1
+            return None, f"no reply: older than replies.max_age_days ({self.settings.replies.max_age_days})"
         days = self.settings.replies.once_per_inviter_days
         if days and key is not None:
             earlier = None if key in self._drafted_inviters else \
@@ -649,8 +659,9 @@ class Worker:
 
     def _send(self, ref: MessageRef, draft, report: PassReport) -> None:
         self.ledger.set_state(self.name, ref, SENDING)
+        raw = auto_replied(draft.raw)
         try:
-            self.sender.send(draft.raw, self.settings.owner.email, draft.to_address)
+            self.sender.send(raw, self.settings.owner.email, draft.to_address)
         except SendError as exc:
             log.error("%s: message %s: %s; the reply is saved as a draft instead", self.name, ref.uid, exc)
             uids = self.mailbox.append(self._drafts_folder(), [draft.raw], actions.DRAFT_FLAGS)
@@ -663,7 +674,7 @@ class Worker:
         log.info("%s: message %s: reply sent to %s", self.name, ref.uid, draft.to_address)
         sent = self.mailbox.sent_folder(self.folders.get("sent", ""))
         if sent:
-            self.mailbox.append(sent, [draft.raw], ("\\Seen",))
+            self.mailbox.append(sent, [raw], ("\\Seen",))
 
     def _drafts_folder(self) -> str:
         if self._drafts is None:

@@ -26,7 +26,8 @@ def maildir_setup(tmp_path: Path, *names: str, extra: str = "") -> tuple[mailbox
         box.add(mailbox.MaildirMessage(corpus_message(name)))
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
-                   f'email = "robin.castellano@example.net"\n[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n'
+                   f'email = "robin.castellano@example.net"\n[replies]\nmax_age_days = 0\n'
+                   f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n'
                    + extra)
     return box, cfg
 
@@ -121,7 +122,8 @@ def test_a_read_only_file_system_says_so(tmp_path):
     box, cfg = maildir_setup(tmp_path, "027")
     state = tmp_path / "ro"
     state.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(state)], capture_output=True).returncode:
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(state)]
+    if subprocess.run(mount, capture_output=True).returncode:
         import pytest
         pytest.skip("cannot mount a read-only file system here")
     try:
@@ -335,7 +337,7 @@ def test_a_failing_password_command_shows_its_error_never_its_arguments(dovecot,
     cfg.write_text(cfg.read_text().replace("[owner]", f'password_command = "{script} get s3cr3t-path"\n[owner]'))
     done = run("once", "--config", str(cfg), env={"INBOXBOT_PASSWORD": ""})
     assert done.returncode == 2
-    assert ("account.password_command exited with status 3: vault: the store is locked; run vault unlock"
+    assert ("account.password_command (vault) exited with status 3: vault: the store is locked; run vault unlock"
             in done.stderr)
     assert "s3cr3t-path" not in done.stderr
 
@@ -346,7 +348,8 @@ def test_tables_show_the_uid_cut_long_names_and_align_wide_characters():
     from inboxbot.cli import print_report
     from inboxbot.worker import Handled, PassReport
     report = PassReport("me", dry_run=False)
-    for uid, name in (("7", "王小明"), ("12", "Zoë 😀 Okafor"), ("123", "Maximilian Alexander von Hohenzollern-Sigmaringen")):
+    for uid, name in (("7", "王小明"), ("12", "Zoë 😀 Okafor"),
+                      ("123", "Maximilian Alexander von Hohenzollern-Sigmaringen")):
         report.add(Handled(uid, name, "linkedin", "ask", "coffee_invite", "Invitations/Screening", "", ""))
         report.counts["ask"] += 1
     out = io.StringIO()

@@ -22,7 +22,8 @@ def maildir_config(tmp_path: Path, interval: str = "1h") -> Path:
     box.add(mailbox.MaildirMessage(corpus_message("027")))
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
-                   f'email = "robin.castellano@example.net"\n[schedule]\ninterval = "{interval}"\n'
+                   f'email = "robin.castellano@example.net"\n[replies]\nmax_age_days = 0\n'
+                   f'[schedule]\ninterval = "{interval}"\n'
                    f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n')
     return cfg
 
