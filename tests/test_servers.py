@@ -1,0 +1,153 @@
+"""The IMAP servers people have (tests/conftest.py SERVERS: Dovecot without MOVE, without UIDPLUS, without
+MULTIAPPEND/CONDSTORE/IDLE, with Courier's "INBOX." namespace, with a connection limit; and a real Cyrus): the whole
+corpus in one pass, every message where its decision says, each draft once, and a second pass that changes nothing."""
+from __future__ import annotations
+
+import email
+from email.policy import compat32
+from pathlib import Path
+
+import pytest
+
+from inboxbot import config, parse
+from inboxbot.cli import main
+from inboxbot.errors import AuthenticationFailed, MailboxError, ServerBusy
+from inboxbot.mail.imap import ImapMailbox
+from inboxbot.policy.chain import build_chain
+from tests.conftest import CORPUS, PASSWORD, corpus_message
+from tests.test_faults import FOLDER, SAMPLE, _with_message_id
+from tests.test_imap_once import write_config
+
+
+def load_corpus(client, cfg: Path) -> dict[str, str]:
+    """Append the corpus (CRLF line ends, as RFC 5322 wants and Cyrus insists), each message with a Message-ID of
+    its own; returns Message-ID -> the folder (config name) POLICY.md puts it in under cfg's policy."""
+    chain = build_chain(config.load(cfg, need_account=False))
+    expected = {}
+    for name in SAMPLE:
+        msg_id = f"<server.{name}@test>"
+        raw = _with_message_id(corpus_message(name).replace(b"\r\n", b"\n"), msg_id)
+        expected[msg_id] = FOLDER[chain.screen(parse.parse(raw)).decision.value]
+        client.append("INBOX", raw.replace(b"\n", b"\r\n"))
+    return expected
+
+
+def config_name(name: str, delimiter: str) -> str:
+    """A server's folder name as the config writes it: "INBOX.Invitations.Accept" is "Invitations/Accept"."""
+    if name.upper() != "INBOX" and name.upper().startswith("INBOX" + delimiter):
+        name = name[len("INBOX" + delimiter):]
+    return name.replace(delimiter, "/")
+
+
+def where_everything_is(client) -> tuple[dict[str, list[str]], list[str], dict[str, set[str]]]:
+    """Message-ID -> the folders (config names) holding it; the Message-IDs of the drafts; Message-ID -> flags."""
+    places: dict[str, list[str]] = {}
+    drafts: list[str] = []
+    flags: dict[str, set[str]] = {}
+    for attributes, delimiter, folder in client.list_folders():
+        if b"\\Noselect" in attributes or b"\\NoSelect" in attributes:
+            continue
+        name = config_name(folder, delimiter.decode() if isinstance(delimiter, bytes) else delimiter)
+        client.select_folder(folder, readonly=True)
+        uids = client.search(["ALL"])
+        for item in (client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}).values():
+            header = next(v for k, v in item.items() if k.startswith(b"BODY"))
+            msg_id = email.message_from_bytes(header, policy=compat32)["Message-ID"]
+            if name == "Drafts":
+                drafts.append(msg_id)
+            else:
+                places.setdefault(msg_id, []).append(name)
+                flags[msg_id] = {f.decode() for f in item[b"FLAGS"]}
+    return places, drafts, flags
+
+
+def test_the_whole_corpus_is_filed_right_on_every_server(any_server, tmp_path, monkeypatch, capsys):
+    if any_server.variant == "no-move-no-uidplus":
+        pytest.xfail("a server without MOVE and UIDPLUS: not handled yet")
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    user = any_server.add_user()
+    client = any_server.client(user)
+    # batches of 5 make the corpus a backlog, read ahead on a second connection where the server allows one
+    cfg = write_config(tmp_path, any_server, user, replies="once_per_inviter_days = 0", schedule="batch_size = 5")
+    expected = load_corpus(client, cfg)
+    assert main(["once", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    places, drafts, _ = where_everything_is(client)
+    assert {m: places.get(m) for m in expected} == {m: [want] for m, want in expected.items()}
+    answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
+    assert len(drafts) == len(set(drafts)) == answered
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out.strip().endswith("nothing new")
+    assert where_everything_is(client)[:2] == (places, drafts)
+    client.logout()
+
+
+@pytest.mark.parametrize("any_server", ["connection-limit"], indirect=True)
+def test_a_connection_limit_is_not_a_wrong_password(any_server):
+    user = any_server.add_user()
+    held = [any_server.client(user), any_server.client(user)]  # the limit is two
+    box = ImapMailbox("127.0.0.1", any_server.port, "none", user, PASSWORD)
+    with pytest.raises(ServerBusy) as refused:
+        box.open()
+    assert not isinstance(refused.value, AuthenticationFailed) and "[LIMIT]" in str(refused.value)
+    held.pop().logout()
+    box.open()  # once a connection is free, the same login works
+    box.close()
+    held[0].logout()
+
+
+def _opened(server, user: str) -> ImapMailbox:
+    box = ImapMailbox("127.0.0.1", server.port, "none", user, PASSWORD)
+    box.open()
+    return box
+
+
+@pytest.mark.parametrize("any_server", ["inbox-prefix", "cyrus"], indirect=True)
+def test_configured_folders_go_under_the_personal_namespace(any_server):
+    box = _opened(any_server, any_server.add_user())
+    try:
+        assert box.real_name("Invitations/Accept") == "INBOX.Invitations.Accept"
+        assert box.real_name("INBOX/Invitations/Accept") == "INBOX.Invitations.Accept"  # written in full
+        assert box.real_name("INBOX") == "INBOX"
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("any_server", ["full", "cyrus"], indirect=True)
+def test_a_folder_someone_else_created_meanwhile_is_fine(any_server):
+    """Dovecot answers [ALREADYEXISTS] (RFC 5530); Cyrus only says so in words: then LIST decides."""
+    user = any_server.add_user()
+    box, other = _opened(any_server, user), any_server.client(user)
+    try:
+        other.create_folder(box.real_name("Invitations/Accept"))
+        box.ensure_folder("Invitations/Accept")
+        other.append(box.real_name("Invitations/Accept"), corpus_message("027").replace(b"\n", b"\r\n"))
+    finally:
+        box.close()
+        other.logout()
+
+
+@pytest.mark.parametrize("any_server", ["inbox-prefix"], indirect=True)
+def test_a_refused_create_is_an_error_though_its_text_says_nonexistent(any_server):
+    box = _opened(any_server, any_server.add_user())
+    box._prefix = ""  # as a client that ignores NAMESPACE would: the server refuses a name outside "INBOX."
+    try:
+        with pytest.raises(MailboxError, match="nonexistent namespace"):
+            box.ensure_folder("Invitations/Accept")
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("any_server", ["cyrus"], indirect=True)
+def test_special_use_flags_are_found_whatever_their_case(any_server):
+    """Cyrus lists \\drafts and \\sent; folders with names nobody would guess are found by the flag alone."""
+    user = any_server.add_user()
+    other = any_server.client(user)
+    other.rename_folder("INBOX.Drafts", "INBOX.Brouillons")
+    other.rename_folder("INBOX.Sent", "INBOX.Gesendet")
+    other.logout()
+    box = _opened(any_server, user)
+    try:
+        assert box.drafts_folder() == "INBOX/Brouillons" and box.sent_folder() == "INBOX/Gesendet"
+    finally:
+        box.close()
