@@ -491,11 +491,25 @@ class Worker:
                 with self._stage("imap writes"):
                     self.mailbox.ensure_folder(folder)
                 self._created.add(folder)
-            failed = self._each(group, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
+            copied = self._copied_before(folder, group)
+            failed = self._each(copied, lambda g: self.mailbox.delete(inbox, _uids(g)), report) if copied else []
+            rest = [it for it in group if it not in copied]
+            if rest:
+                failed += self._each(rest, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
             acting = [it for it in acting if it not in failed]
             checkpoint("after-move")  # some folders filed, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             self.ledger.filed(self.name, [it.ref for it in acting])
+
+    def _copied_before(self, folder: str, group: list["_Item"]) -> list["_Item"]:
+        """Without MOVE a message is filed by UID COPY, then UID EXPUNGE: a pass cut between the two left the copy
+        in the folder and the original in the inbox. Those of the messages resumed from such a pass whose
+        Message-ID the folder already holds: they are only to be removed from the inbox, not copied again."""
+        if self.mailbox.moves_atomically:
+            return []
+        with self._stage("imap writes"):
+            return [it for it in group if it.row is not None and it.inv.message_id
+                    and self.mailbox.find_message_id(folder, it.inv.message_id)]
 
     def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
         """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that

@@ -151,3 +151,55 @@ def test_special_use_flags_are_found_whatever_their_case(any_server):
         assert box.drafts_folder() == "INBOX/Brouillons" and box.sent_folder() == "INBOX/Gesendet"
     finally:
         box.close()
+
+
+@pytest.mark.parametrize("any_server", ["connection-limit"], indirect=True)
+def test_the_daemon_waits_briefly_after_a_connection_limit_and_long_after_a_wrong_password(any_server, tmp_path):
+    import threading
+    import time
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from inboxbot.scheduler import AccountRunner
+    user = any_server.add_user()
+    settings = config.load(write_config(tmp_path, any_server, user)).accounts[0]
+    held = [any_server.client(user), any_server.client(user)]
+    try:
+        for password, longest in ((PASSWORD, 10), ("wrong", settings.schedule.auth_backoff)):
+            def run_pass(_settings, _stop, password=password):
+                ImapMailbox("127.0.0.1", any_server.port, "none", user, password).open()
+            runner = AccountRunner(settings, run_pass, threading.Event(), BlockingScheduler(), lambda *a, **k: None)
+            runner.tick()
+            wait = runner.not_before - time.time()
+            assert runner.failures == 1 and longest / 2 - 1 < wait <= longest
+    finally:
+        for client in held:
+            client.logout()
+
+
+@pytest.mark.parametrize("any_server", ["no-move"], indirect=True)
+@pytest.mark.parametrize("trigger", [b"UID COPY", b"UID EXPUNGE"])
+def test_without_move_a_cut_between_copy_and_expunge_files_nothing_twice(any_server, trigger, tmp_path, monkeypatch,
+                                                                          capsys):
+    """The COPY (or the EXPUNGE after it) reaches the server, its answer never reaches inboxbot: the next pass
+    finds the copies in their folders and only removes the originals."""
+    from tests.test_faults import CuttingProxy
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    user = any_server.add_user()
+    client = any_server.client(user)
+    proxy = CuttingProxy(any_server.port, trigger)
+    cfg = write_config(tmp_path, proxy, user, replies="once_per_inviter_days = 0")
+    expected = load_corpus(client, cfg)
+    try:
+        assert main(["once", "--config", str(cfg)]) == 2
+        assert proxy.cut.is_set() and "Traceback" not in capsys.readouterr().err
+        assert main(["once", "--config", str(cfg)]) == 0  # the next pass resumes
+        assert main(["once", "--config", str(cfg)]) == 0
+        assert capsys.readouterr().out.strip().endswith("nothing new")
+    finally:
+        proxy.close()
+    places, drafts, _ = where_everything_is(client)
+    assert {m: places.get(m) for m in expected} == {m: [want] for m, want in expected.items()}
+    answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
+    assert len(drafts) == len(set(drafts)) == answered
+    client.logout()

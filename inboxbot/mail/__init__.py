@@ -13,6 +13,7 @@ class Mailbox(Protocol):
     """All folder names are the config's, with "/" as the hierarchy separator; adapters translate."""
 
     supports_keywords: bool
+    moves_atomically: bool  # False: a move is a COPY and then an EXPUNGE, and a cut between them leaves two copies
 
     def open(self) -> None: ...
 

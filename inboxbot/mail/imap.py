@@ -403,6 +403,10 @@ class ImapMailbox:
         except IMAPClientError:
             return None
 
+    @property
+    def moves_atomically(self) -> bool:
+        return "MOVE" in self.capabilities
+
     # --- watching ----------------------------------------------------------------------------------------------
 
     @property
