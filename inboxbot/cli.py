@@ -26,6 +26,7 @@ from inboxbot.progress import Progress
 from inboxbot.worker import PassReport, Worker
 
 log = logging.getLogger("inboxbot")
+UNFILED_EXIT = 3  # `once`: the pass ran, but the server cannot move mail safely and nothing was filed
 
 EPILOG = """\
 commands, in the order a new user needs them:
@@ -162,7 +163,7 @@ def open_mailbox(settings: config.Settings):
                                              if account.tls_ca_file else None)
         box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
                           timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None,
-                          ssl_context=context)
+                          ssl_context=context, copy_without_move=account.copy_without_move)
     box.open()
     return box
 
@@ -258,15 +259,19 @@ def cmd_once(args: argparse.Namespace) -> int:
     accounts = settings.accounts
     chains = [build_chain(account) for account in accounts]
     if len(accounts) == 1:
-        print_report(run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run))
-        return 0
+        report = run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run)
+        print_report(report)
+        return UNFILED_EXIT if report.unfiled and not args.dry_run else 0
     # several accounts: concurrently, so that one slow or broken account holds up nobody
     with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
         futures = [pool.submit(run_one_pass, a, c, composer, dry_run=args.dry_run) for a, c in zip(accounts, chains)]
     status = 0
     for account, future in zip(accounts, futures):
         try:
-            print_report(future.result())
+            report = future.result()
+            print_report(report)
+            if report.unfiled and not args.dry_run:
+                status = status or UNFILED_EXIT
         except InboxbotError as exc:
             status = exc.exit_code
             print(f"{account.account.name}: failed: {exc}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Generator
 
 from inboxbot import actions, digest
@@ -41,6 +41,7 @@ WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a 
 WRITE_BEHIND_BATCHES = 3  # behind the pass, from this many on, as soon as the writes before are done
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
+_TOLD_CANNOT_REMOVE: set[str] = set()  # accounts whose server cannot remove one message: said once per process
 
 
 class _WritesBehind:
@@ -100,6 +101,7 @@ class PassReport:
     skipped: int = 0
     errors: int = 0
     sent: int = 0
+    unfiled: int = 0  # messages that stay in the inbox because the server cannot move mail safely
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
@@ -118,6 +120,8 @@ class PassReport:
             parts.append(f"{self.sent} sent")
         if self.errors:
             parts.append(f"{self.errors} failed")
+        if self.unfiled:
+            parts.append(f"{self.unfiled} left in the inbox unfiled (the server cannot move mail safely)")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
 
 
@@ -168,6 +172,7 @@ class Worker:
         batches = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
+            self._say_if_mail_cannot_be_moved()
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
@@ -231,8 +236,30 @@ class Worker:
             report.seconds = time.monotonic() - started
             report.timings = dict(self._timings)
             if pass_id is not None:
-                self.ledger.finish_pass(pass_id, dict(report.counts), error)
+                unfiled = {"unfiled": report.unfiled} if report.unfiled else {}  # `status` tells
+                self.ledger.finish_pass(pass_id, dict(report.counts, **unfiled), error)
         return report
+
+    @property
+    def _files_nothing(self) -> bool:
+        """A server with neither MOVE nor UIDPLUS cannot remove one message without expunging the whole folder
+        (and with it whatever the user marked \\Deleted): then nothing is filed, unless the user asked for copies
+        (account.copy_without_move)."""
+        return not self.mailbox.can_remove and not self.settings.account.copy_without_move
+
+    def _say_if_mail_cannot_be_moved(self) -> None:
+        if self.mailbox.can_remove or self.name in _TOLD_CANNOT_REMOVE:
+            return
+        _TOLD_CANNOT_REMOVE.add(self.name)
+        if self._files_nothing:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS, so inboxbot cannot move mail safely "
+                        "(removing one message would expunge the whole folder, with anything you marked deleted): "
+                        "it files nothing, marks screened mail with the keyword %s and still saves drafts. Set "
+                        "account.copy_without_move = true to have invitations copied into their folders (the "
+                        "originals stay in the inbox), or use a server with MOVE or UIDPLUS", self.name, KEYWORD)
+        else:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS: as account.copy_without_move asks, "
+                        "invitations are copied into their folders and the originals stay in the inbox", self.name)
 
     def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
                      others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:
@@ -441,6 +468,9 @@ class Worker:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
         plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
                             remark=remark, send=send)
+        if plan.folder and self._files_nothing:
+            plan = replace(plan, folder=None, flags=(KEYWORD,))
+            report.unfiled += 1
         if send and report.dry_run:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
@@ -492,7 +522,9 @@ class Worker:
                     self.mailbox.ensure_folder(folder)
                 self._created.add(folder)
             copied = self._copied_before(folder, group)
-            failed = self._each(copied, lambda g: self.mailbox.delete(inbox, _uids(g)), report) if copied else []
+            # (copies without removal, account.copy_without_move: nothing is left to do for those)
+            failed = self._each(copied, lambda g: self.mailbox.delete(inbox, _uids(g)), report) \
+                if copied and self.mailbox.can_remove else []
             rest = [it for it in group if it not in copied]
             if rest:
                 failed += self._each(rest, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)

@@ -139,12 +139,11 @@ def start_cyrus(d: Path) -> Cyrus:
         EVENTS {{
         }}
         """))
-    if os.geteuid() == 0:  # Cyrus drops root for cyrus_user, which must own its files
+    if os.geteuid() == 0:  # Cyrus drops root for cyrus_user, which must own its files and reach its binaries
         os.chmod(d, 0o755)
-        for parent in d.parents:
-            if parent == Path("/"):
-                break
-            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        for parent in [*d.parents, *root.parents]:
+            if parent != Path("/"):
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
         subprocess.run(["chown", "-R", "nobody:", str(d)], check=True)
     server = Cyrus(d, port, root)
     server.start()

@@ -63,7 +63,7 @@ def where_everything_is(client) -> tuple[dict[str, list[str]], list[str], dict[s
 
 def test_the_whole_corpus_is_filed_right_on_every_server(any_server, tmp_path, monkeypatch, capsys):
     if any_server.variant == "no-move-no-uidplus":
-        pytest.xfail("a server without MOVE and UIDPLUS: not handled yet")
+        pytest.skip("test_a_server_that_cannot_move_mail_safely_gets_nothing_filed covers it")
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     user = any_server.add_user()
     client = any_server.client(user)
@@ -165,13 +165,14 @@ def test_the_daemon_waits_briefly_after_a_connection_limit_and_long_after_a_wron
     settings = config.load(write_config(tmp_path, any_server, user)).accounts[0]
     held = [any_server.client(user), any_server.client(user)]
     try:
-        for password, longest in ((PASSWORD, 10), ("wrong", settings.schedule.auth_backoff)):
+        for password, shortest, longest in ((PASSWORD, 0, 10), ("wrong", settings.schedule.auth_backoff - 10,
+                                                                 settings.schedule.auth_backoff)):
             def run_pass(_settings, _stop, password=password):
                 ImapMailbox("127.0.0.1", any_server.port, "none", user, password).open()
             runner = AccountRunner(settings, run_pass, threading.Event(), BlockingScheduler(), lambda *a, **k: None)
             runner.tick()
             wait = runner.not_before - time.time()
-            assert runner.failures == 1 and longest / 2 - 1 < wait <= longest
+            assert runner.failures == 1 and shortest < wait <= longest
     finally:
         for client in held:
             client.logout()
@@ -202,4 +203,42 @@ def test_without_move_a_cut_between_copy_and_expunge_files_nothing_twice(any_ser
     assert {m: places.get(m) for m in expected} == {m: [want] for m, want in expected.items()}
     answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
     assert len(drafts) == len(set(drafts)) == answered
+    client.logout()
+
+
+@pytest.mark.parametrize("any_server", ["no-move-no-uidplus"], indirect=True)
+@pytest.mark.parametrize("copy_without_move", [False, True])
+def test_a_server_that_cannot_move_mail_safely_gets_nothing_filed(any_server, copy_without_move, tmp_path,
+                                                                   monkeypatch, capsys):
+    """Neither MOVE nor UIDPLUS: removing one message would expunge the whole inbox. Nothing is filed (the
+    keyword marks what was screened), or with account.copy_without_move copies are; drafts are saved either
+    way; it is said once, and `once` and `status` do not call it a success."""
+    import json
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    user = any_server.add_user()
+    client = any_server.client(user)
+    cfg = write_config(tmp_path, any_server, user, replies="once_per_inviter_days = 0", schedule="batch_size = 5")
+    cfg.write_text(cfg.read_text().replace("[account]\n", f"[account]\ncopy_without_move = "
+                                                          f"{str(copy_without_move).lower()}\n"))
+    expected = load_corpus(client, cfg)
+    assert main(["once", "--config", str(cfg)]) == (0 if copy_without_move else 3)
+    assert main(["once", "--config", str(cfg)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith("nothing new")
+    assert captured.err.count("offers neither MOVE nor UIDPLUS") == 1
+    places, drafts, flags = where_everything_is(client)
+    if copy_without_move:
+        assert {m: sorted(places.get(m, [])) for m in expected} == {m: sorted({"INBOX", want})
+                                                                      for m, want in expected.items()}
+    else:
+        assert {m: places.get(m) for m in expected} == {m: ["INBOX"] for m in expected}
+        unfiled = [m for m, want in expected.items() if want != "INBOX"]
+        assert all(flags[m] & {"\\Flagged", "\\Seen"} == set() and "$InboxbotScreened" in flags[m] for m in unfiled)
+    answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
+    assert len(drafts) == len(set(drafts)) == answered
+    assert main(["status", "--json", "--config", str(cfg)]) == 0
+    status = json.loads(capsys.readouterr().out)[0]
+    assert status["unfiled_last_time"] == (0 if copy_without_move else len(unfiled))
+    if not copy_without_move:
+        assert not status["healthy"]
     client.logout()

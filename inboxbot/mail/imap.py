@@ -108,8 +108,11 @@ class ImapMailbox:
 
     def __init__(self, host: str, port: int, security: str, username: str, password: str, *,
                  timeout: float = 60, ssl_context: ssl.SSLContext | None = None,
-                 oauth2_mechanism: str | None = None) -> None:
-        """With oauth2_mechanism ("XOAUTH2" or "OAUTHBEARER"), `password` is an OAuth2 access token."""
+                 oauth2_mechanism: str | None = None, copy_without_move: bool = False) -> None:
+        """With oauth2_mechanism ("XOAUTH2" or "OAUTHBEARER"), `password` is an OAuth2 access token. With
+        copy_without_move, a server with neither MOVE nor UIDPLUS gets copies "moved" to a folder, the originals
+        left where they are."""
+        self.copy_without_move = copy_without_move
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.oauth2_mechanism = oauth2_mechanism
@@ -407,6 +410,10 @@ class ImapMailbox:
     def moves_atomically(self) -> bool:
         return "MOVE" in self.capabilities
 
+    @property
+    def can_remove(self) -> bool:
+        return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
+
     # --- watching ----------------------------------------------------------------------------------------------
 
     @property
@@ -554,6 +561,8 @@ class ImapMailbox:
             self._c().copy(numbers, name)
             self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
             self._c().uid_expunge(numbers)  # exactly these UIDs: never a folder-wide EXPUNGE
+        elif self.copy_without_move:
+            self._c().copy(numbers, name)  # as the user asked: the originals stay
         else:
             raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
                                "without expunging the whole folder; inboxbot refuses to do that",
