@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
-    command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p = command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p.add_argument("--online", action="store_true",
+                   help="then log in to each IMAP account and show the real folder names and how mail is moved there")
     p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
@@ -250,6 +252,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         where = (f"maildir {account.path(a.path)}" if a.type == "maildir"
                  else f"imap {a.username}@{a.host}:{a.port} ({a.security}, {a.auth})")
         print(f"  account {a.name!r}: {where}; {len(account.policy.contacts)} contact file(s)")
+        if getattr(args, "online", False) and a.type == "imap":
+            mailbox = open_mailbox(account)
+            try:
+                print(mailbox.describe(dict(account.folders.values), account.account.copy_without_move))
+            finally:
+                mailbox.close()
     return 0
 
 

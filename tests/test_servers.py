@@ -242,3 +242,22 @@ def test_a_server_that_cannot_move_mail_safely_gets_nothing_filed(any_server, co
     if not copy_without_move:
         assert not status["healthy"]
     client.logout()
+
+
+@pytest.mark.parametrize("any_server", ["inbox-prefix", "no-move-no-uidplus"], indirect=True)
+def test_check_config_online_shows_the_real_folder_names_and_creates_nothing(any_server, tmp_path, monkeypatch,
+                                                                             capsys):
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    user = any_server.add_user()
+    cfg = write_config(tmp_path, any_server, user)
+    assert main(["check-config", "--online", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    if any_server.variant == "inbox-prefix":
+        assert "accept:     INBOX.Invitations.Accept (created when needed)" in out
+        assert "drafts:     INBOX.Drafts" in out and "filing:     UID MOVE" in out
+    else:
+        assert "accept:     Invitations/Accept (created when needed)" in out
+        assert "drafts:     Drafts" in out and "filing:     nothing is filed" in out
+    client = any_server.client(user)
+    assert not any("Invitations" in name for _, _, name in client.list_folders())
+    client.logout()

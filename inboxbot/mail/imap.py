@@ -22,6 +22,7 @@ from imapclient.imapclient import join_message_ids
 from imapclient.response_parser import parse_fetch_response
 
 from inboxbot.errors import AuthenticationFailed, MailboxError, ServerBusy
+from inboxbot.mail import KEYWORD
 from inboxbot.model import MessageRef, RawMessage
 
 log = logging.getLogger("inboxbot")
@@ -413,6 +414,30 @@ class ImapMailbox:
     @property
     def can_remove(self) -> bool:
         return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
+
+    def describe(self, folders: dict[str, str], copy_without_move: bool) -> str:
+        """For `check-config --online`: the server's names of the configured folders (none is created), the Drafts
+        and Sent folders found, and how mail is filed there."""
+        where = f"namespace prefix {self._prefix!r}, separator {self._delimiter!r}"
+        lines = [f"    on the server ({where}):"]
+        for role in ("inbox", "accept", "screening", "declined", "suspicious"):
+            name = self._name(folders[role])
+            lines.append(f"      {role + ':':<12}{name}" + ("" if name in self._folders else " (created when needed)"))
+        for role, found in (("drafts", folders.get("drafts") or self._special_folder(imapclient.imapclient.DRAFTS)),
+                            ("sent", folders.get("sent") or self._special_folder(imapclient.imapclient.SENT))):
+            lines.append(f"      {role + ':':<12}" + (self._name(found.replace(self._delimiter, "/")) if found
+                                                      else "none found (set folders." + role + ")"))
+        if "MOVE" in self.capabilities:
+            how = "UID MOVE"
+        elif "UIDPLUS" in self.capabilities:
+            how = "UID COPY, then UID EXPUNGE of that message (no MOVE)"
+        elif copy_without_move:
+            how = "UID COPY only, the originals stay (no MOVE, no UIDPLUS; account.copy_without_move)"
+        else:
+            how = ("nothing is filed: the server offers neither MOVE nor UIDPLUS (screened mail gets the keyword "
+                   f"{KEYWORD}; see account.copy_without_move)")
+        lines.append(f"      {'filing:':<12}{how}")
+        return "\n".join(lines)
 
     # --- watching ----------------------------------------------------------------------------------------------
 
