@@ -255,7 +255,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         if getattr(args, "online", False) and a.type == "imap":
             mailbox = open_mailbox(account)
             try:
-                print(mailbox.describe(dict(account.folders.values), account.account.copy_without_move))
+                print(mailbox.describe(dict(account.folders.values)))
             finally:
                 mailbox.close()
     return 0

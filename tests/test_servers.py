@@ -4,18 +4,24 @@ corpus in one pass, every message where its decision says, each draft once, and 
 from __future__ import annotations
 
 import email
+import json
+import threading
+import time
 from email.policy import compat32
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.blocking import BlockingScheduler
 
 from inboxbot import config, parse
 from inboxbot.cli import main
 from inboxbot.errors import AuthenticationFailed, MailboxError, ServerBusy
 from inboxbot.mail.imap import ImapMailbox
 from inboxbot.policy.chain import build_chain
-from tests.conftest import CORPUS, PASSWORD, corpus_message
-from tests.test_faults import FOLDER, SAMPLE, _with_message_id
+from inboxbot.scheduler import AccountRunner
+from tests.conftest import PASSWORD, corpus_message, folder_messages
+from tests.test_daemon import ledger_rows, start_run, stop, wait_for
+from tests.test_faults import FOLDER, SAMPLE, CuttingProxy, _with_message_id
 from tests.test_imap_once import write_config
 
 
@@ -155,12 +161,6 @@ def test_special_use_flags_are_found_whatever_their_case(any_server):
 
 @pytest.mark.parametrize("any_server", ["connection-limit"], indirect=True)
 def test_the_daemon_waits_briefly_after_a_connection_limit_and_long_after_a_wrong_password(any_server, tmp_path):
-    import threading
-    import time
-
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from inboxbot.scheduler import AccountRunner
     user = any_server.add_user()
     settings = config.load(write_config(tmp_path, any_server, user)).accounts[0]
     held = [any_server.client(user), any_server.client(user)]
@@ -184,7 +184,6 @@ def test_without_move_a_cut_between_copy_and_expunge_files_nothing_twice(any_ser
                                                                           capsys):
     """The COPY (or the EXPUNGE after it) reaches the server, its answer never reaches inboxbot: the next pass
     finds the copies in their folders and only removes the originals."""
-    from tests.test_faults import CuttingProxy
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     user = any_server.add_user()
     client = any_server.client(user)
@@ -213,7 +212,6 @@ def test_a_server_that_cannot_move_mail_safely_gets_nothing_filed(any_server, co
     """Neither MOVE nor UIDPLUS: removing one message would expunge the whole inbox. Nothing is filed (the
     keyword marks what was screened), or with account.copy_without_move copies are; drafts are saved either
     way; it is said once, and `once` and `status` do not call it a success."""
-    import json
     monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
     user = any_server.add_user()
     client = any_server.client(user)
@@ -260,4 +258,24 @@ def test_check_config_online_shows_the_real_folder_names_and_creates_nothing(any
         assert "drafts:     Drafts" in out and "filing:     nothing is filed" in out
     client = any_server.client(user)
     assert not any("Invitations" in name for _, _, name in client.list_folders())
+    client.logout()
+
+
+@pytest.mark.parametrize("any_server", ["cyrus"], indirect=True)
+def test_idle_starts_a_pass_for_new_mail_on_cyrus(any_server, tmp_path):
+    """Cyrus without its idled polls the mailbox for an IDLE client every imapidlepoll (1 s here); with a pass
+    interval of an hour, only IDLE can have started the pass that drafts the reply."""
+    user = any_server.add_user()
+    cfg = write_config(tmp_path, any_server, user, schedule='interval = "1h"')
+    proc = start_run(cfg)
+    client = any_server.client(user)
+    try:
+        wait_for(lambda: ledger_rows(tmp_path, "SELECT last_success FROM account_status WHERE last_success > 0"))
+        time.sleep(1)  # the IDLE connection is up by now
+        client.append("INBOX", corpus_message("027").replace(b"\n", b"\r\n"))
+        wait_for(lambda: len(folder_messages(client, "INBOX.Drafts")) == 1, timeout=20)
+    finally:
+        err = stop(proc)
+    assert "1 new · 1 ask" in err
+    assert len(folder_messages(client, "INBOX.Invitations.Screening")) == 1
     client.logout()

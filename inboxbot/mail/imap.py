@@ -415,7 +415,7 @@ class ImapMailbox:
     def can_remove(self) -> bool:
         return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
 
-    def describe(self, folders: dict[str, str], copy_without_move: bool) -> str:
+    def describe(self, folders: dict[str, str]) -> str:
         """For `check-config --online`: the server's names of the configured folders (none is created), the Drafts
         and Sent folders found, and how mail is filed there."""
         where = f"namespace prefix {self._prefix!r}, separator {self._delimiter!r}"
@@ -431,7 +431,7 @@ class ImapMailbox:
             how = "UID MOVE"
         elif "UIDPLUS" in self.capabilities:
             how = "UID COPY, then UID EXPUNGE of that message (no MOVE)"
-        elif copy_without_move:
+        elif self.copy_without_move:
             how = "UID COPY only, the originals stay (no MOVE, no UIDPLUS; account.copy_without_move)"
         else:
             how = ("nothing is filed: the server offers neither MOVE nor UIDPLUS (screened mail gets the keyword "
