@@ -76,8 +76,11 @@ def test_the_whole_corpus_is_filed_right_on_every_server(any_server, tmp_path, m
     # batches of 5 make the corpus a backlog, read ahead on a second connection where the server allows one
     cfg = write_config(tmp_path, any_server, user, replies="once_per_inviter_days = 0", schedule="batch_size = 5")
     expected = load_corpus(client, cfg)
-    assert main(["once", "--config", str(cfg)]) == 0
-    capsys.readouterr()
+    assert main(["once", "--debug", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    # with a limit of two connections (the test's and the pass's), the read-ahead's is refused: one is enough
+    refused = "no second connection for reading ahead (127.0.0.1"
+    assert (refused in err and "[LIMIT]" in err) == (any_server.variant == "connection-limit")
     places, drafts, _ = where_everything_is(client)
     assert {m: places.get(m) for m in expected} == {m: [want] for m, want in expected.items()}
     answered = sum(1 for want in expected.values() if want == "Invitations/Screening")
