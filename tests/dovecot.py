@@ -215,6 +215,7 @@ VARIANTS: dict[str, tuple[frozenset[str], str]] = {
     "no-move-no-uidplus": (frozenset({"MOVE", "UIDPLUS"}), ""),
     "no-multiappend-condstore-idle": (frozenset({"MULTIAPPEND", "CONDSTORE", "QRESYNC", "IDLE"}), ""),
     "inbox-prefix": (frozenset(), ""),  # Courier's and Cyrus's layout: namespace prefix "INBOX.", separator "."
+    "inbox-prefix-no-namespace": (frozenset({"NAMESPACE"}), ""),  # the same, but the client must guess it
     "connection-limit": (frozenset(), "mail_max_userip_connections = 2\n"),  # the test's client and one more
 }
 
@@ -224,7 +225,7 @@ def _variant(conf: str, variant: str) -> str:
     if left_out:
         conf += "protocol imap {\n  imap_capability = " + " ".join(c for c in CAPABILITIES if c not in left_out) \
             + "\n}\n"
-    if variant == "inbox-prefix":
+    if variant.startswith("inbox-prefix"):
         conf = conf.replace("  separator = /\n", "  separator = .\n  prefix = INBOX.\n")
     return conf + extra
 

@@ -1,5 +1,6 @@
 """The IMAP servers people have (tests/conftest.py SERVERS: Dovecot without MOVE, without UIDPLUS, without
-MULTIAPPEND/CONDSTORE/IDLE, with Courier's "INBOX." namespace, with a connection limit; and a real Cyrus): the whole
+MULTIAPPEND/CONDSTORE/IDLE, with Courier's "INBOX." namespace (announced, or to be guessed), with a connection
+limit; and a real Cyrus): the whole
 corpus in one pass, every message where its decision says, each draft once, and a second pass that changes nothing."""
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def _opened(server, user: str) -> ImapMailbox:
     return box
 
 
-@pytest.mark.parametrize("any_server", ["inbox-prefix", "cyrus"], indirect=True)
+@pytest.mark.parametrize("any_server", ["inbox-prefix", "inbox-prefix-no-namespace", "cyrus"], indirect=True)
 def test_configured_folders_go_under_the_personal_namespace(any_server):
     box = _opened(any_server, any_server.add_user())
     try:
@@ -282,3 +283,17 @@ def test_idle_starts_a_pass_for_new_mail_on_cyrus(any_server, tmp_path):
     assert "1 new · 1 ask" in err
     assert len(folder_messages(client, "INBOX.Invitations.Screening")) == 1
     client.logout()
+
+
+@pytest.mark.parametrize("detail, refusal", [
+    ("b'[LIMIT] Maximum number of connections from user+IP exceeded'", ServerBusy),
+    ("b'[UNAVAILABLE] Temporary authentication failure'", ServerBusy),
+    ("b'[INUSE] Mailbox is locked by another session'", ServerBusy),
+    ("b'[AUTHENTICATIONFAILED] Authentication failed.'", AuthenticationFailed),
+    ("b'[AUTHORIZATIONFAILED] Not allowed to log in as that user'", AuthenticationFailed),
+    ("b'Login failed.'", AuthenticationFailed),  # no code: an old server; most likely the password
+])
+def test_login_refusals_are_classified_by_their_response_code(detail, refusal):
+    from inboxbot.mail.imap import _login_refused
+    error = _login_refused("imap.example.com:993", "me", detail)
+    assert type(error) is refusal

@@ -188,6 +188,8 @@ class ImapMailbox:
                 if personal:
                     self._prefix, separator = personal[0]
                     self._delimiter = separator or self._delimiter
+            else:
+                self._prefix = _inbox_prefix(self._folders, self._delimiter)
         except IMAPClientError as exc:
             raise MailboxError(f"listing folders on {where} failed: {exc}") from exc
         if self._prefix and not self.readonly:
@@ -602,6 +604,14 @@ _TRANSIENT_LOGIN_CODES = {"LIMIT", "UNAVAILABLE", "INUSE"}
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _inbox_prefix(folders: set[str], delimiter: str) -> str:
+    """A server without NAMESPACE: when every folder but INBOX is beneath it (Courier's layout), new ones go there
+    too."""
+    prefix = "INBOX" + delimiter
+    others = [name for name in folders if name.upper() != "INBOX"]
+    return prefix if others and all(name.upper().startswith(prefix) for name in others) else ""
 
 
 def _response_code(text: str) -> str | None:
