@@ -1,7 +1,7 @@
 """The IMAP servers people have (tests/conftest.py SERVERS: Dovecot without MOVE, without UIDPLUS, without
-MULTIAPPEND/CONDSTORE/IDLE, with Courier's "INBOX." namespace (announced, or to be guessed), with a connection
-limit; and a real Cyrus): the whole
-corpus in one pass, every message where its decision says, each draft once, and a second pass that changes nothing."""
+MULTIAPPEND/CONDSTORE/IDLE, with Courier's "INBOX." namespace (announced, or to be guessed), with a connection limit;
+and a real Cyrus): the whole corpus in one pass, every message where its decision says, each draft once, and a second
+pass that changes nothing."""
 from __future__ import annotations
 
 import email
