@@ -28,6 +28,7 @@ from inboxbot.progress import Progress
 from inboxbot.worker import PassReport, Worker
 
 log = logging.getLogger("inboxbot")
+UNFILED_EXIT = 3  # `once`: the pass ran, but the server cannot move mail safely and nothing was filed
 
 EPILOG = """\
 commands, in the order a new user needs them:
@@ -91,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
-    command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p = command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p.add_argument("--online", action="store_true",
+                   help="then log in to each IMAP account and show the real folder names and how mail is moved there")
     p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
@@ -170,7 +173,7 @@ def open_mailbox(settings: config.Settings):
                                              if account.tls_ca_file else None)
         box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
                           timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None,
-                          ssl_context=context)
+                          ssl_context=context, copy_without_move=account.copy_without_move)
     box.open()
     return box
 
@@ -257,6 +260,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         where = (f"maildir {account.path(a.path)}" if a.type == "maildir"
                  else f"imap {a.username}@{a.host}:{a.port} ({a.security}, {a.auth})")
         print(f"  account {a.name!r}: {where}; {len(account.policy.contacts)} contact file(s)")
+        if getattr(args, "online", False) and a.type == "imap":
+            mailbox = open_mailbox(account)
+            try:
+                print(mailbox.describe(dict(account.folders.values)))
+            finally:
+                mailbox.close()
     return 0
 
 
@@ -266,15 +275,19 @@ def cmd_once(args: argparse.Namespace) -> int:
     accounts = settings.accounts
     chains = [build_chain(account) for account in accounts]
     if len(accounts) == 1:
-        print_report(run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run))
-        return 0
+        report = run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run)
+        print_report(report)
+        return UNFILED_EXIT if report.unfiled and not args.dry_run else 0
     # several accounts: concurrently, so that one slow or broken account holds up nobody
     with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
         futures = [pool.submit(run_one_pass, a, c, composer, dry_run=args.dry_run) for a, c in zip(accounts, chains)]
     status = 0
     for account, future in zip(accounts, futures):
         try:
-            print_report(future.result())
+            report = future.result()
+            print_report(report)
+            if report.unfiled and not args.dry_run:
+                status = status or UNFILED_EXIT
         except InboxbotError as exc:
             status = exc.exit_code
             print(f"{account.account.name}: failed: {exc}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)

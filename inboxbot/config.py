@@ -134,6 +134,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "oauth2_client_secret_env": (_str(), "INBOXBOT_OAUTH2_CLIENT_SECRET"),
         "oauth2_mechanism": (_str(("XOAUTH2", "OAUTHBEARER")), "XOAUTH2"),
         "token_command": (_str(), ""),
+        "copy_without_move": (_bool, False),
     },
     "folders": {
         "inbox": (_str(allow_empty=False), "INBOX"),

@@ -36,7 +36,8 @@ def account_status(settings: Settings, account: Settings) -> dict:
     path = settings.path(settings.state.database)
     out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
                  "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
-                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False}
+                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False,
+                 "unfiled_last_time": 0}
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
@@ -75,6 +76,12 @@ def account_status(settings: Settings, account: Settings) -> dict:
         for row in ledger.rows("SELECT action, COUNT(*) FROM learned WHERE account=? GROUP BY action", name):
             out["learned"][row[0]] = row[1]
         out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
+        # a server that cannot move mail safely: what the last pass with new mail left unfiled
+        decided = next(ledger.rows("SELECT counts FROM passes WHERE account=? AND finished IS NOT NULL AND counts "
+                                   "NOT IN ('{}', 'null') ORDER BY id DESC LIMIT 1", name), None)
+        out["unfiled_last_time"] = json.loads(decided["counts"]).get("unfiled", 0) if decided else 0
+        if out["unfiled_last_time"]:
+            out["healthy"] = False
     finally:
         ledger.close()
     return out
@@ -92,6 +99,10 @@ def render(statuses: list[dict]) -> str:
         else:
             lines.append("  last pass:     none yet")
         lines.append(f"  last success:  {s['last_success'] or 'never'}")
+        if s["unfiled_last_time"]:
+            lines.append(f"  NOT FILING:    the server cannot move mail safely (no MOVE, no UIDPLUS): "
+                         f"{s['unfiled_last_time']} message(s) of the last pass with new mail stay in the inbox; "
+                         "see account.copy_without_move")
         if s["last_error"]:
             lines.append(f"  last error:    {s['last_error']['message']}" +
                          (f" ({s['last_error']['at']})" if s["last_error"].get("at") else ""))

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Generator
 
 from inboxbot import actions, digest
@@ -41,6 +41,7 @@ WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a 
 WRITE_BEHIND_BATCHES = 3  # behind the pass, from this many on, as soon as the writes before are done
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
+_TOLD_CANNOT_REMOVE: set[str] = set()  # accounts whose server cannot remove one message: said once per process
 
 
 class _WritesBehind:
@@ -101,6 +102,7 @@ class PassReport:
     errors: int = 0
     sent: int = 0
     too_old: int = 0  # invitations filed without a reply: older than replies.max_age_days
+    unfiled: int = 0  # messages that stay in the inbox because the server cannot move mail safely
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
@@ -121,6 +123,8 @@ class PassReport:
             parts.append(f"{self.too_old} left unanswered for age")
         if self.errors:
             parts.append(f"{self.errors} failed")
+        if self.unfiled:
+            parts.append(f"{self.unfiled} left in the inbox unfiled (the server cannot move mail safely)")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
 
 
@@ -173,6 +177,7 @@ class Worker:
         batches = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
+            self._say_if_mail_cannot_be_moved()
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
@@ -236,8 +241,30 @@ class Worker:
             report.seconds = time.monotonic() - started
             report.timings = dict(self._timings)
             if pass_id is not None:
-                self.ledger.finish_pass(pass_id, dict(report.counts), error)
+                unfiled = {"unfiled": report.unfiled} if report.unfiled else {}  # `status` tells
+                self.ledger.finish_pass(pass_id, dict(report.counts, **unfiled), error)
         return report
+
+    @property
+    def _files_nothing(self) -> bool:
+        """A server with neither MOVE nor UIDPLUS cannot remove one message without expunging the whole folder
+        (and with it whatever the user marked \\Deleted): then nothing is filed, unless the user asked for copies
+        (account.copy_without_move)."""
+        return not self.mailbox.can_remove and not self.settings.account.copy_without_move
+
+    def _say_if_mail_cannot_be_moved(self) -> None:
+        if self.mailbox.can_remove or self.name in _TOLD_CANNOT_REMOVE:
+            return
+        _TOLD_CANNOT_REMOVE.add(self.name)
+        if self._files_nothing:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS, so inboxbot cannot move mail safely "
+                        "(removing one message would expunge the whole folder, with anything you marked deleted): "
+                        "it files nothing, marks screened mail with the keyword %s and still saves drafts. Set "
+                        "account.copy_without_move = true to have invitations copied into their folders (the "
+                        "originals stay in the inbox), or use a server with MOVE or UIDPLUS", self.name, KEYWORD)
+        else:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS: as account.copy_without_move asks, "
+                        "invitations are copied into their folders and the originals stay in the inbox", self.name)
 
     def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
                      others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:
@@ -447,6 +474,9 @@ class Worker:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
         plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
                             remark=remark, send=send)
+        if plan.folder and self._files_nothing:
+            plan = replace(plan, folder=None, flags=(KEYWORD,))
+            report.unfiled += 1
         if send and report.dry_run:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
@@ -498,11 +528,27 @@ class Worker:
                 with self._stage("imap writes"):
                     self.mailbox.ensure_folder(folder)
                 self._created.add(folder)
-            failed = self._each(group, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
+            copied = self._copied_before(folder, group)
+            # (copies without removal, account.copy_without_move: nothing is left to do for those)
+            failed = self._each(copied, lambda g: self.mailbox.delete(inbox, _uids(g)), report) \
+                if copied and self.mailbox.can_remove else []
+            rest = [it for it in group if it not in copied]
+            if rest:
+                failed += self._each(rest, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
             acting = [it for it in acting if it not in failed]
             checkpoint("after-move")  # some folders filed, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             self.ledger.filed(self.name, [it.ref for it in acting])
+
+    def _copied_before(self, folder: str, group: list["_Item"]) -> list["_Item"]:
+        """Without MOVE a message is filed by UID COPY, then UID EXPUNGE: a pass cut between the two left the copy
+        in the folder and the original in the inbox. Those of the messages resumed from such a pass whose
+        Message-ID the folder already holds: they are only to be removed from the inbox, not copied again."""
+        if self.mailbox.moves_atomically:
+            return []
+        with self._stage("imap writes"):
+            return [it for it in group if it.row is not None and it.inv.message_id
+                    and self.mailbox.find_message_id(folder, it.inv.message_id)]
 
     def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
         """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that
