@@ -17,7 +17,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Sequence
 
-from inboxbot import __version__, config, parse
+from inboxbot import __version__, answers, config, parse
 from inboxbot.compose import Composer, Owner
 from inboxbot.errors import ConfigError, InboxbotError, TemplateError
 from inboxbot.model import Invitation, Verdict
@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an account has had no successful pass for 3 intervals (for health checks)")
+    p = command("pending", cmd_pending, "the invitations inboxbot asked about that have not been answered, with "
+                                        "their age")
+    p.add_argument("--account", metavar="NAME", help="only this account")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
     p = command("replay", cmd_replay, "screen the invitations already in the state database again under this config "
                                       "and show what would change (no server needed)")
@@ -427,6 +431,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     chain = build_chain(settings)
     composer = make_composer(settings)
     status = 0
+    ledger = _existing_ledger(settings)  # to show which invitation an answer belongs to
+    accounts = [(a.account.name, a.folders.values["screening"], a.owner.email) for a in settings.accounts]
     for name in args.files:
         try:
             raw = Path(name).read_bytes()
@@ -438,8 +444,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
         inv = parse.parse(raw)
         verdict = chain.screen(inv)
         record = explain_record(name, inv, verdict, chain, composer)
-        print(json.dumps(record, ensure_ascii=False) if args.json else explain_text(record))
+        extra = answers.explained(raw, inv, record["authentic"], ledger, accounts)
+        record.update(extra)
+        print(json.dumps(record, ensure_ascii=False) if args.json else
+              "\n".join([explain_text(record)] + answers.explained_text(record)))
     return status
+
+
+def _existing_ledger(settings: config.Settings):
+    from inboxbot.store import Ledger
+    path = settings.path(settings.state.database)
+    return Ledger(path) if path.exists() else None
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, need_account=False)
+    entries = []
+    for account in _chosen_accounts(settings, args.account):
+        ledger = _existing_ledger(account)
+        if ledger is not None:
+            folders = account.folders.values
+            entries += answers.pending(ledger, account.account.name, {folders["accept"], folders["declined"]})
+            ledger.close()
+    print(json.dumps(entries, indent=2, ensure_ascii=False) if args.json else answers.render_pending(entries))
+    return 0
 
 
 def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain, composer: Composer | None) -> dict:

@@ -147,6 +147,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "max_per_day": (_int(0, 100000), 20),
         "max_per_pass": (_int(0, 100000), 10),
         "meeting_options": (_str_list, ("a coffee", "a meal", "a beer", "a phone call")),
+        "give_up_after_days": (_int(0, 36500), 0),
     },
     "smtp": {
         "host": (_str(), ""),
