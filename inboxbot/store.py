@@ -249,10 +249,10 @@ class Ledger:
     # --- answers to the replies (answers.py) ---------------------------------------------------------------------
 
     def asked(self, account: str) -> list[sqlite3.Row]:
-        """The invitations answered with a question (a draft or a sent reply) that the owner did not discard."""
+        """The invitations answered with a question (a draft or a sent reply). A draft the ledger takes for discarded
+        counts too: a mail program that sends under a new Message-ID looks the same, and the inviter may answer."""
         return self.db.execute("SELECT * FROM messages WHERE account=? AND decision IN ('ask', 'feedback') AND "
-                               "draft_message_id IS NOT NULL AND state=? AND coalesce(draft_fate, '') != ? "
-                               "ORDER BY id", (account, DONE, DISCARDED)).fetchall()
+                               "draft_message_id IS NOT NULL AND state=? ORDER BY id", (account, DONE)).fetchall()
 
     def record_answer(self, account: str, ref: MessageRef, message_id: str | None, answer: Any) -> None:
         """Link an answer (answers.Answer) to the invitation it answers; recorded before it is filed."""
@@ -279,9 +279,9 @@ class Ledger:
     def unanswered(self, account: str) -> list[sqlite3.Row]:
         """The invitations asked (see `asked`) that no answer is linked to, oldest first."""
         return self.db.execute("SELECT m.* FROM messages m WHERE m.account=? AND m.decision IN ('ask', 'feedback') "
-                               "AND m.draft_message_id IS NOT NULL AND m.state=? AND coalesce(m.draft_fate, '') != ? "
-                               "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.account=m.account AND "
-                               "a.invitation=m.id) ORDER BY m.first_seen", (account, DONE, DISCARDED)).fetchall()
+                               "AND m.draft_message_id IS NOT NULL AND m.state=? AND NOT EXISTS (SELECT 1 FROM "
+                               "answers a WHERE a.account=m.account AND a.invitation=m.id) ORDER BY m.first_seen",
+                               (account, DONE)).fetchall()
 
     # --- replay ------------------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from inboxbot.answers import read_answer, reply_text
 from inboxbot.cli import main
 from tests.conftest import CORPUS, PASSWORD, corpus_message, folder_messages
 from tests.test_imap_once import write_config
+from tests.test_tuning import _move_by_subject
 
 MESSAGES = CORPUS / "messages"
 LABELS = [json.loads(line) for line in (MESSAGES / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -208,6 +209,18 @@ def test_answers_are_filed_beside_their_invitations(asked, capsys):
     assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 3
     assert len(folder_messages(client, SCREENING)) == 7
 
+    # replay screens the invitations again and leaves the answers alone
+    assert main(["replay", "--config", str(cfg), "--json"]) == 0
+    replayed = capsys.readouterr().out
+    assert "Brandt sent you" not in replayed and "answer-1@example.org" not in replayed
+
+    # the owner accepts Olivia after her answer: the move teaches as it always did
+    _move_by_subject(client, SCREENING, "Invitations/Accept", b"Robin, please add me to your LinkedIn network")
+    db.execute("UPDATE meta SET value = 0 WHERE key LIKE 'learned-at:%'")
+    db.commit()
+    assert main(["once", "--config", str(cfg)]) == 0
+    assert [r[0] for r in db.execute("SELECT name FROM learned WHERE action = 'contact'")] == ["Olivia Brandt"]
+
 
 def test_unanswered_invitations_go_to_declined_after_give_up_after_days(asked, capsys):
     client, cfg, _ = asked
@@ -241,3 +254,40 @@ def test_an_email_from_an_inviters_own_address_is_an_answer_but_not_the_owners_c
     stranger = new_thread.replace(b"Elena@Lumenbrand.example", b"someone@else.example")
     assert not asked.wants_headers(stranger.split(b"\n\n")[0])
     assert asked.recognise(stranger, parse(stranger), None) is None
+
+
+def test_the_digest_says_who_answered_and_who_is_still_waited_for(tmp_path):
+    from inboxbot import digest
+    from inboxbot.answers import Answer
+    from inboxbot.model import Decision, Invitation, Kind, MessageRef, Person, Verdict
+    from inboxbot.store import DONE, Ledger
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    ask = Verdict(Decision.ASK, "where_did_we_meet", ("collector: no note",), ())
+    for uid, name in (("1", "Jane Doe"), ("2", "Karl Weiss")):
+        inv = Invitation(Kind.INVITATION, "linkedin", Person(name=name), message_id=f"<inv{uid}@linkedin.com>")
+        ledger.plan("acct", MessageRef("INBOX", 1, uid), inv, ask, inviter_key=f"linkedin:{uid}",
+                    target_folder=SCREENING, draft_message_id=f"<inboxbot.{uid}@example.net>", state=DONE)
+    jane = ledger.by_message_id("acct", "<inv1@linkedin.com>")["id"]
+    ledger.record_answer("acct", MessageRef("INBOX", 1, "3"), "<a@linkedin.com>",
+                         Answer(jane, "linkedin", "Jane Doe", "We met in Lyon.", "en", read_answer("We met in Lyon."),
+                                SCREENING))
+    now = time.time()
+    body = digest.build(ledger, "acct", now - 7 * 86400, now + 1, "Robin", "robin@example.net", "weekly",
+                        ("Invitations/Accept", "Invitations/Declined")).body
+    answered = body.split("Answered this week:")[1].split("\n\n")[0]
+    waiting = body.split("Still waiting for an answer:")[1].split("\n\n")[0]
+    assert 'Jane Doe answered (confirms a meeting or tie: "We met in Lyon.") — consider accepting' in answered
+    assert "Karl Weiss (linkedin), asked 0 day(s) ago" in waiting and "Jane" not in waiting
+
+
+def test_a_ledger_of_schema_2_gains_the_answers_table(tmp_path):
+    from inboxbot.store import SCHEMA_VERSION, Ledger
+    path = tmp_path / "state.sqlite3"
+    Ledger(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TABLE answers")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.close()
+    ledger = Ledger(path)
+    assert ledger.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
+    assert ledger.unanswered("acct") == [] and ledger.answers_since("acct", 0) == []
