@@ -541,7 +541,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.copytree(Path(demo) / "mailbox", work / "Maildir")
             for sub in ("cur", "new", "tmp"):  # packaging drops empty folders
                 (work / "Maildir" / sub).mkdir(exist_ok=True)
-            for extra in ("contacts.vcf",):
+            for extra in ("contacts.vcf", "answer.eml"):
                 shutil.copy(Path(demo) / extra, work / extra)
             text = (Path(demo) / "config.toml").read_text(encoding="utf-8")
         (work / "config.toml").write_text(text, encoding="utf-8")
@@ -557,6 +557,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("-" * 72)
             print(_show_draft(path.read_bytes()))
         print("-" * 72)
+        _demo_answer(work, settings, chain, composer)
         print("\nNext: copy config.example.toml, point it at your mailbox, and try "
               "`inboxbot once --dry-run --config FILE`.")
         if args.keep:
@@ -565,6 +566,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo_answer(work: Path, settings: config.Settings, chain: Chain, composer: Composer | None) -> None:
+    """The demo's second act: an inviter answers the question, and the answer lands beside the invitation."""
+    from inboxbot.status import account_status
+    (work / "answer.eml").replace(work / "Maildir" / "new" / "1700000014.demo-answer.inboxbot")
+    print("\nA few days later, Olivia Brandt answers the question in a LinkedIn message. The next pass:\n")
+    print_report(run_one_pass(settings.accounts[0], chain, composer))
+    status = account_status(settings, settings.accounts[0])
+    for answer in status["answers"]:
+        print(f"\n{answer['line']}\n(filed beside the invitation in {answer['folder']}, flagged; "
+              f"{status['pending']} other invitation(s) still wait for an answer: `inboxbot pending`)")
 
 
 def _show_draft(raw: bytes) -> str:
