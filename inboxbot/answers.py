@@ -37,8 +37,8 @@ _READINGS = (
     ("recruiter", ("recruiter",), "recruits", "consider accepting if you are open to offers"),
     ("claim", ("acquaintance",), "confirms a meeting or tie", "consider accepting"),
     ("purposeful", ("purpose",), "gives a purpose", "consider accepting"),
-    ("compliment", ("compliment", "shared_group"), "only compliments or cites a group", "it does not say more; "
-                                                                                         "decide as you would have"),
+    ("compliment", ("compliment", "shared_group"), "only compliments or cites a group",
+     "it does not answer your question"),
 )
 
 
@@ -67,7 +67,7 @@ class Answer:
 
     invitation_id: int
     via: str  # "email" or a network's name
-    sender: str  # the name (or address) it came from
+    sender: str  # the inviter's name, as their invitation gave it
     text: str | None
     language: str | None
     reading: AnswerReading
@@ -79,7 +79,7 @@ class Asked:
     """The invitations inboxbot answered with a question, indexed for matching: their drafts' and their own
     Message-IDs, the inviters' own addresses, profile links and names per network."""
 
-    rows: dict[int, dict] = field(default_factory=dict)  # row id -> {"name", "network", "folder", ...}
+    rows: dict[int, dict] = field(default_factory=dict)  # row id -> {"name": the inviter's, "folder": where it waits}
     by_message_id: dict[str, int] = field(default_factory=dict)
     by_email: dict[str, int] = field(default_factory=dict)
     by_profile: dict[str, int] = field(default_factory=dict)  # "network:profile key"
@@ -94,7 +94,7 @@ class Asked:
             if inv is None:
                 continue
             person = inv.inviter
-            asked.rows[row["id"]] = {"name": person.name or row["inviter_key"] or "?", "network": inv.network,
+            asked.rows[row["id"]] = {"name": person.name or row["inviter_key"] or "?",
                                      "folder": row["location"] or row["target_folder"] or default_folder}
             for message_id in (row["draft_message_id"], row["message_id"]):
                 if message_id:
@@ -130,8 +130,8 @@ class Asked:
             found = self._email_match(Mail.from_bytes(raw))
             if found is None:
                 return None
-            row_id, sender, text = found
-            return self._answer(row_id, "email", sender, text, detect_language(text) if text else None)
+            row_id, text = found
+            return self._answer(row_id, "email", text, detect_language(text) if text else None)
         if not authentic:
             return None
         message = read_message(raw, inv)
@@ -140,22 +140,22 @@ class Asked:
         row_id = self._network_match(message)
         if row_id is None:
             return None
-        return self._answer(row_id, message.network, self.rows[row_id]["name"], message.text, message.language)
+        return self._answer(row_id, message.network, message.text, message.language)
 
-    def _answer(self, row_id: int, via: str, sender: str, text: str | None, language: str | None) -> Answer:
-        return Answer(row_id, via, sender, text, language, read_answer(text), self.rows[row_id]["folder"])
+    def _answer(self, row_id: int, via: str, text: str | None, language: str | None) -> Answer:
+        row = self.rows[row_id]
+        return Answer(row_id, via, row["name"], text, language, read_answer(text), row["folder"])
 
-    def _email_match(self, mail: Mail) -> tuple[int, str, str | None] | None:
-        referenced = _MESSAGE_ID.findall(mail.header("In-Reply-To") + " " + mail.header("References"))
-        row_id = next((self.by_message_id[m] for m in reversed(referenced) if m in self.by_message_id), None)
-        display, address = mail.address("From")
-        if row_id is None:
-            row_id = self.by_email.get(address.lower()) if address else None
-        if row_id is None:
-            return None
+    def _email_match(self, mail: Mail) -> tuple[int, str | None] | None:
+        """(the invitation's row id, the new text of the reply) for an email answer, else None."""
+        _, address = mail.address("From")
         if address and address.lower() == self.owner:
             return None  # the owner's own mail in the thread (a copy to self) is no answer
-        return row_id, self.rows[row_id]["name"], reply_text(mail.best_text)
+        referenced = _MESSAGE_ID.findall(mail.header("In-Reply-To") + " " + mail.header("References"))
+        row_id = next((self.by_message_id[m] for m in reversed(referenced) if m in self.by_message_id), None)
+        if row_id is None and address:
+            row_id = self.by_email.get(address.lower())
+        return None if row_id is None else (row_id, reply_text(mail.best_text))
 
     def _network_match(self, message: NetworkMessage) -> int | None:
         key = _profile(message.sender.profile_url)

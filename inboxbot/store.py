@@ -443,7 +443,7 @@ def invitation_from_json(text: str | None) -> Invitation | None:
                 evidence[key] = tuple(value)
         fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
         fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
-                      evidence=Evidence(**evidence))
+                      evidence=Evidence(**evidence), doubts=tuple(data.get("doubts") or ()))
         return Invitation(**fields)
     except (ValueError, TypeError, KeyError):
         return None

@@ -440,7 +440,8 @@ class Worker:
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
             self._decided_message_ids.add(inv.message_id)
-        answer = self._asked_index().recognise(raw.raw, inv, self.chain.authentic(inv))
+        asked = self._asked_index()
+        answer = asked.recognise(raw.raw, inv, self.chain.authentic(inv)) if asked.rows else None
         if answer is not None:
             return self._decide_answer(raw, row, inv, answer, record, report)
         key = inviter_key(inv)

@@ -242,7 +242,7 @@ def test_unanswered_invitations_go_to_declined_after_give_up_after_days(asked, c
 def test_an_email_from_an_inviters_own_address_is_an_answer_but_not_the_owners_copy():
     from inboxbot.answers import Asked
     from inboxbot.parse import parse
-    asked = Asked(rows={7: {"name": "Elena Marsh", "network": "linkedin", "folder": SCREENING}},
+    asked = Asked(rows={7: {"name": "Elena Marsh", "folder": SCREENING}},
                   by_email={"elena@lumenbrand.example": 7}, owner="robin.castellano@example.net")
     new_thread = (b"From: Elena Marsh <Elena@Lumenbrand.example>\nTo: robin.castellano@example.net\n"
                   b"Subject: about my invitation\nMessage-ID: <e1@lumenbrand.example>\n\n"

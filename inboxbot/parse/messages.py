@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from inboxbot.model import Invitation, NetworkMessage, Person
+from inboxbot.model import Invitation, Kind, NetworkMessage, Person
 from inboxbot.parse import detect_language, facebook, linkedin
 from inboxbot.parse.base import fold, lines_of, strip_display_suffix, strip_tracking, urls_in
 from inboxbot.parse.mime import Mail
@@ -62,7 +62,7 @@ def is_message_notification(mail: Mail, network: str) -> str | None:
 def read_message(raw: bytes, inv: Invitation) -> NetworkMessage | None:
     """The message notification in `raw`, which parse() read as `inv`; None when it is none (an invitation, mail
     that claims no network, an alert). Never raises."""
-    if inv.network is None or inv.error or inv.kind.value != "other":
+    if inv.network is None or inv.error or inv.kind is not Kind.OTHER:
         return None
     try:
         mail = Mail.from_bytes(raw)
