@@ -1,9 +1,9 @@
 """After the question: recognise an inviter's answer, tell which invitation it answers, and read what it says.
 
 An answer comes two ways:
-- an email reply to the owner's reply: its In-Reply-To/References name a draft inboxbot made (or the invitation the
-  draft answered), or it comes from the inviter's own address that the network's mail gave (never one read in the
-  note: a stranger's text chooses nothing);
+- an email reply to the owner's reply: its In-Reply-To/References name a draft inboxbot made, or it comes from the
+  inviter's own address that the network's mail gave (never one read in the note: a stranger's text chooses
+  nothing). The invitation's own Message-ID is not enough: on a mailing list, anyone may answer an invitation;
 - a network's message notification (parse/messages.py) that passed the authenticity checks, from an inviter
   inboxbot asked: matched by profile link, else by name on the same network when exactly one asked inviter has it.
 
@@ -76,8 +76,8 @@ class Answer:
 
 @dataclass
 class Asked:
-    """The invitations inboxbot answered with a question, indexed for matching: their drafts' and their own
-    Message-IDs, the inviters' own addresses, profile links and names per network."""
+    """The invitations inboxbot answered with a question, indexed for matching: their drafts' Message-IDs, the
+    inviters' own addresses, profile links and names per network."""
 
     rows: dict[int, dict] = field(default_factory=dict)  # row id -> {"name": the inviter's, "folder": where it waits}
     by_message_id: dict[str, int] = field(default_factory=dict)
@@ -96,9 +96,7 @@ class Asked:
             person = inv.inviter
             asked.rows[row["id"]] = {"name": person.name or row["inviter_key"] or "?",
                                      "folder": row["location"] or row["target_folder"] or default_folder}
-            for message_id in (row["draft_message_id"], row["message_id"]):
-                if message_id:
-                    asked.by_message_id[message_id] = row["id"]
+            asked.by_message_id[row["draft_message_id"]] = row["id"]
             if person.email and not _from_note(person.email, inv):
                 asked.by_email[person.email.lower()] = row["id"]
             key = _profile(person.profile_url)

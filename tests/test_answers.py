@@ -291,3 +291,20 @@ def test_a_ledger_of_schema_2_gains_the_answers_table(tmp_path):
     ledger = Ledger(path)
     assert ledger.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
     assert ledger.unanswered("acct") == [] and ledger.answers_since("acct", 0) == []
+
+
+def test_a_thread_counts_through_inboxbots_draft_not_through_the_invitation():
+    from inboxbot.answers import Asked
+    from inboxbot.parse import parse
+    asked = Asked(rows={7: {"name": "Elena Marsh", "folder": SCREENING}},
+                  by_message_id={"<inboxbot.ab12@example.net>": 7}, owner="robin.castellano@example.net")
+    head = (b"From: Someone Else <someone@list.example>\nTo: robin.castellano@example.net\nSubject: Re: Invitation\n"
+            b"Message-ID: <r1@list.example>\n")
+    on_the_list = head + b"In-Reply-To: <489314736.1@ela4-app2342.prod>\n\nDon't accept it, Robin.\n"
+    assert not asked.wants_headers(on_the_list.split(b"\n\n")[0])
+    assert asked.recognise(on_the_list, parse(on_the_list), None) is None
+    to_the_draft = head + b"References: <489314736.1@ela4-app2342.prod> <inboxbot.ab12@example.net>\n\nIt's me.\n"
+    assert asked.wants_headers(to_the_draft.split(b"\n\n")[0])
+    assert asked.recognise(to_the_draft, parse(to_the_draft), None).invitation_id == 7
+    own_copy = to_the_draft.replace(b"someone@list.example", b"Robin.Castellano@example.net")
+    assert asked.recognise(own_copy, parse(own_copy), None) is None
