@@ -235,6 +235,8 @@ def test_unanswered_invitations_go_to_declined_after_give_up_after_days(asked, c
     assert main(["pending", "--config", str(cfg)]) == 0
     assert "No invitation is waiting for an answer." in capsys.readouterr().out
     # the learner does not take inboxbot's own move for the owner blocking them
+    with db:
+        db.execute("UPDATE meta SET value = 0 WHERE key LIKE 'learned-at:%'")
     assert main(["once", "--config", str(cfg)]) == 0
     assert db.execute("SELECT COUNT(*) FROM learned").fetchone()[0] == 0
 
