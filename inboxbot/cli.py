@@ -23,6 +23,7 @@ from inboxbot.errors import ConfigError, InboxbotError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
+from inboxbot.store import Ledger
 from inboxbot.worker import PassReport, Worker
 
 log = logging.getLogger("inboxbot")
@@ -448,11 +449,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         record.update(extra)
         print(json.dumps(record, ensure_ascii=False) if args.json else
               "\n".join([explain_text(record)] + answers.explained_text(record)))
+    if ledger is not None:
+        ledger.close()
     return status
 
 
-def _existing_ledger(settings: config.Settings):
-    from inboxbot.store import Ledger
+def _existing_ledger(settings: config.Settings) -> Ledger | None:
+    """The state database, when a pass has made one (explain and pending only read it; they never create it)."""
     path = settings.path(settings.state.database)
     return Ledger(path) if path.exists() else None
 
