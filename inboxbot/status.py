@@ -5,10 +5,12 @@ import json
 import time
 from datetime import datetime
 
+from inboxbot import answers
 from inboxbot.config import Settings
 from inboxbot.store import DISCARDED, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
+ANSWERS_SHOWN_DAYS = 14  # answers received this recently are listed
 
 
 def _when(ts: float | None) -> str | None:
@@ -36,8 +38,8 @@ def account_status(settings: Settings, account: Settings) -> dict:
     path = settings.path(settings.state.database)
     out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
                  "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
-                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False,
-                 "unfiled_last_time": 0}
+                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "answers": [], "pending": 0,
+                 "healthy": False, "unfiled_last_time": 0}
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
@@ -75,6 +77,12 @@ def account_status(settings: Settings, account: Settings) -> dict:
         out["drafts_by_template"] = draft_outcomes(ledger, name)
         for row in ledger.rows("SELECT action, COUNT(*) FROM learned WHERE account=? GROUP BY action", name):
             out["learned"][row[0]] = row[1]
+        out["answers"] = [{"inviter": r["sender"], "via": r["via"], "intent": r["intent"], "summary": r["summary"],
+                           "advice": r["advice"], "folder": r["filed_to"], "at": _when(r["received"]),
+                           "line": answers.answer_line(r)}
+                          for r in ledger.answers_since(name, time.time() - ANSWERS_SHOWN_DAYS * 86400)]
+        folders = account.folders.values
+        out["pending"] = len(answers.pending(ledger, name, {folders["accept"], folders["declined"]}))
         out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
         # a server that cannot move mail safely: what the last pass with new mail left unfiled
         decided = next(ledger.rows("SELECT counts FROM passes WHERE account=? AND finished IS NOT NULL AND counts "
@@ -114,6 +122,10 @@ def render(statuses: list[dict]) -> str:
             rate = f"{d['acceptance']:.0%} sent" if d["acceptance"] is not None else "no outcome yet"
             lines.append(f"  drafts {template + ':':<19} {d['made']} made: {d['waiting']} waiting, {d[SENT]} sent by you, "
                          f"{d[DISCARDED]} discarded" + (f", {d[REMOVED]} removed" if d[REMOVED] else "") + f" ({rate})")
+        for answer in s.get("answers", ()):
+            lines.append(f"  answered:      {answer['line']}")
+        if s.get("pending"):
+            lines.append(f"  waiting:       {s['pending']} invitation(s) asked and not answered (see `inboxbot pending`)")
         learned = s["learned"]
         if learned["contact"] or learned["block"]:
             lines.append(f"  learned:       {learned['contact']} contact(s), {learned['block']} blocked "

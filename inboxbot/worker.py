@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Generator
 
-from inboxbot import actions, digest
+from inboxbot import actions, answers, digest
 from inboxbot.compose import Composer, auto_replied, body_digest, too_old
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -115,7 +115,7 @@ class PassReport:
         new = sum(self.counts.values())
         if new == 0:
             return f"{self.account}: nothing new" + (" (dry run)" if self.dry_run else "")
-        order = ["accept", "ask", "feedback", "decline", "quarantine", "ignore"]
+        order = ["accept", "ask", "feedback", "answer", "decline", "quarantine", "ignore"]
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
         if self.sent:
             parts.append(f"{self.sent} sent")
@@ -165,12 +165,14 @@ class Worker:
         self._stages_lock = threading.Lock()
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
+        self._asked: answers.Asked | None = None  # the invitations asked, for recognising answers; once a pass
 
     # --- the pass ------------------------------------------------------------------------------------------------
 
     def run_pass(self, dry_run: bool = False) -> PassReport:
         started = time.monotonic()
         report = PassReport(self.name, dry_run)
+        self._asked = None
         inbox = self.folders["inbox"]
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
@@ -181,8 +183,9 @@ class Worker:
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
+            overdue = [] if dry_run else self._overdue()
             if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
-                    not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
+                    not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()) and not overdue:
                 return report  # the idle poll: one round trip, whatever the size of the inbox
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
@@ -226,6 +229,8 @@ class Worker:
                 self._flush(report, inbox, validity, high, last)
             self._stop_writing_behind()
             progress.finish()
+            if overdue:
+                self._give_up(overdue)
             if digest_from is not None:
                 self._digest(digest_from)
         except InboxbotError as exc:
@@ -318,7 +323,8 @@ class Worker:
         """Append the digest of the period that ended; once, even across a crash (its Message-ID is fixed)."""
         until = time.time()
         owner = self.settings.owner
-        made = digest.build(self.ledger, self.name, since, until, owner.name, owner.email, self.settings.digest.every)
+        made = digest.build(self.ledger, self.name, since, until, owner.name, owner.email, self.settings.digest.every,
+                            (self.folders["accept"], self.folders["declined"]))
         folder = self.settings.digest.folder or self.folders["inbox"]
         if not self.mailbox.find_message_id(folder, made.message_id):
             self.mailbox.append(folder, [made.raw], ())
@@ -358,7 +364,8 @@ class Worker:
                 report.skipped += 1
             elif KEYWORD in raw.flags and row is None:
                 report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            elif others_ignored and row is None and raw.ref.uid not in fetched.claimed:
+            elif others_ignored and row is None and raw.ref.uid not in fetched.claimed and \
+                    not self._asked_index().wants_headers(raw.raw):  # an email answer is read whole
                 self._record_not_from_a_network(raw, report)
                 passed_over.append(raw.ref.uid)
             else:
@@ -466,6 +473,10 @@ class Worker:
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
             self._decided_copies.add((inv.message_id, record))
+        asked = self._asked_index()
+        answer = asked.recognise(raw.raw, inv, self.chain.authentic(inv)) if asked.rows else None
+        if answer is not None:
+            return self._decide_answer(raw, row, inv, answer, record, report)
         key = inviter_key(inv)
         with self._stage("render"):
             draft, remark = self._draft_for(inv, verdict, key, ref, report)
@@ -489,6 +500,57 @@ class Worker:
         unreadable = inv.error and verdict.decision is not Decision.QUARANTINE  # one that claims a network is filed
         return _Item(ref, row, inv, verdict, key, plan, "unreadable" if unreadable else "act", record)
 
+    def _asked_index(self) -> answers.Asked:
+        if self._asked is None:
+            self._asked = answers.Asked.load(self.ledger, self.name, self.folders["screening"],
+                                             self.settings.owner.email)
+        return self._asked
+
+    def _decide_answer(self, raw: RawMessage, row, inv: Invitation, answer: answers.Answer, record: str,
+                       report: PassReport) -> "_Item":
+        """An inviter's answer: filed beside the invitation it answers, flagged for the owner."""
+        keyword = (KEYWORD,) if self.mailbox.supports_keywords else ()
+        plan = actions.Plan(Decision.ASK, answer.folder, keyword + ("\\Flagged",), None,
+                            remark=f"answers the invitation of {answer.sender}")
+        report.counts["answer"] += 1
+        report.add(Handled(raw.ref.uid, answer.sender, answer.via, "answer", "-", answer.folder, plan.describe(),
+                           f"{answer.reading.summary} — {answer.reading.advice}"))
+        log.info("%s: message %s is %s's answer (%s) → %s", self.name, raw.ref.uid, answer.sender,
+                 answer.reading.summary, answer.folder, extra={"decision": "answer", "uid": raw.ref.uid})
+        return _Item(raw.ref, row, inv, None, None, plan, "act", record, answer)
+
+    def _overdue(self) -> list:
+        """The invitations asked longer ago than replies.give_up_after_days and never answered (none when off)."""
+        days = self.settings.replies.give_up_after_days
+        if not days:
+            return []
+        return answers.overdue(self.ledger.unanswered(self.name), days,
+                               {self.folders["declined"], self.folders["accept"]})
+
+    def _give_up(self, rows: list) -> None:
+        """Move the overdue invitations to Declined. Their new place is recorded first: the Declined folder then
+        does not teach that the owner blocked them."""
+        declined = self.folders["declined"]
+        days = self.settings.replies.give_up_after_days
+        for row in rows:
+            folder = row["location"] or row["target_folder"]
+            found = self.mailbox.find_message_id(folder, row["message_id"]) if row["message_id"] else []
+            if not found:
+                continue  # moved by the owner meanwhile: the learner records where to
+            if declined not in self._created:
+                self.mailbox.ensure_folder(declined)
+                self._created.add(declined)
+            with self.ledger.transaction():
+                self.ledger.set_location(self.name, row["id"], declined)
+            try:
+                self.mailbox.move(folder, found[:1], declined)
+            except MailboxError:
+                with self.ledger.transaction():
+                    self.ledger.set_location(self.name, row["id"], folder)
+                raise
+            log.info("%s: no answer from %s in %d days: their invitation moves to %s", self.name,
+                     answers.inviter_name(row), days, declined)
+
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
         with self._stage("ledger"), self.ledger.transaction():
@@ -508,6 +570,8 @@ class Worker:
                                      target_folder=it.plan.folder,
                                      draft_message_id=it.plan.draft.message_id if it.plan.draft else None,
                                      record=it.record)
+                if it.answer is not None:
+                    self.ledger.record_answer(self.name, ref, it.inv.message_id, it.answer)
         acting = [it for it in items if it.kind == "act"]
         acting = self._replies(acting, report)
         inbox = self.folders["inbox"]
@@ -720,6 +784,7 @@ class _Item:
     plan: actions.Plan | None
     kind: str  # "act", "duplicate" (answered before under another UID) or "unreadable"
     record: str  # the invitation as the ledger keeps it, made where it was parsed
+    answer: answers.Answer | None = None  # an inviter's answer, filed beside their invitation
 
 
 def _uids(items: list[_Item]) -> list[str]:
