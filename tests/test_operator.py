@@ -181,7 +181,7 @@ def _commands(monkeypatch) -> list[str]:
     return sent
 
 
-_LOGIN = {"CAPABILITY", "LOGIN", "LIST", "LOGOUT", "ENABLE", "ID"}
+_LOGIN = {"CAPABILITY", "LOGIN", "LIST", "NAMESPACE", "LOGOUT", "ENABLE", "ID"}  # what connecting costs
 
 
 def test_a_pass_that_finds_nothing_costs_one_command_after_the_newest_mail_was_deleted(
