@@ -5,6 +5,7 @@ Errors users see are one sentence and a hint (exit status 2); tracebacks only wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -84,8 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
-    command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail arrives, until "
-                            "SIGTERM/SIGINT")
+    _wait_option(p)
+    _wait_option(command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail "
+                                         "arrives, until SIGTERM/SIGINT"))
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true",
                    help="carry the changes out: move the messages, add the new drafts, remove inboxbot's own "
                         "obsolete drafts you have not edited")
+    _wait_option(p)
     p = command("contacts", cmd_contacts, "the inviters inboxbot learned from your corrections (moves to the "
                                           "Accept or Declined folder)")
     p.add_argument("action", nargs="?", choices=("list", "remove"), default="list", help="list (default) or remove")
@@ -111,6 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     p = command("demo", cmd_demo, "screen a bundled sample mailbox and show the result", needs_config=False)
     p.add_argument("--keep", action="store_true", help="keep the temporary demo folder and print its path")
     return parser
+
+
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true", help="if another inboxbot is working on the same state database, "
+                                                       "wait for it to finish instead of exiting (status 2)")
+
+
+def single_instance(args: argparse.Namespace, accounts: Sequence[config.Settings]):
+    """The lock that keeps a second inboxbot off the ledgers of these accounts while this one changes things."""
+    from inboxbot import instance
+    return instance.single([a.path(a.state.database) for a in accounts], wait=args.wait)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -257,6 +271,11 @@ def cmd_once(args: argparse.Namespace) -> int:
     composer = make_composer(settings)
     accounts = settings.accounts
     chains = [build_chain(account) for account in accounts]
+    with contextlib.nullcontext() if args.dry_run else single_instance(args, accounts):
+        return _once(args, accounts, chains, composer)
+
+
+def _once(args: argparse.Namespace, accounts, chains: list[Chain], composer: Composer | None) -> int:
     if len(accounts) == 1:
         print_report(run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run))
         return 0
@@ -298,7 +317,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sessions[name].record(**status)
 
     try:
-        return run_forever(settings, run_pass, watch, record)
+        with single_instance(args, settings.accounts):
+            return run_forever(settings, run_pass, watch, record)
     finally:
         for session in sessions.values():
             session.close()
@@ -322,28 +342,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     accounts = _chosen_accounts(settings, args.account)
     composer = make_composer(settings)
     results = []
-    for account in accounts:
-        name = account.account.name
-        ledger = Ledger(account.path(account.state.database))
-        mailbox = replayer = None
-        try:
-            chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
-            if args.apply:
-                mailbox = open_mailbox(account)
-                replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
-                if replayer.resume():
-                    print(f"{name}: finished a replay that had been interrupted")
-            rows = ledger.replayable(name, since)
-            progress = Progress(f"{name}: replaying", len(rows))
-            total, changes = replay.compare(rows, chain, progress)
-            progress.finish()
-            if replayer is not None:
-                replayer.apply(changes)
-            results.append((name, total, changes, replayer.notes if replayer else []))
-        finally:
-            if mailbox is not None:
-                mailbox.close()
-            ledger.close()
+    with single_instance(args, accounts) if args.apply else contextlib.nullcontext():
+        for account in accounts:
+            name = account.account.name
+            ledger = Ledger(account.path(account.state.database))
+            mailbox = replayer = None
+            try:
+                chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
+                if args.apply:
+                    mailbox = open_mailbox(account)
+                    replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
+                    if replayer.resume():
+                        print(f"{name}: finished a replay that had been interrupted")
+                rows = ledger.replayable(name, since)
+                progress = Progress(f"{name}: replaying", len(rows))
+                total, changes = replay.compare(rows, chain, progress)
+                progress.finish()
+                if replayer is not None:
+                    replayer.apply(changes)
+                results.append((name, total, changes, replayer.notes if replayer else []))
+            finally:
+                if mailbox is not None:
+                    mailbox.close()
+                ledger.close()
     if args.json:
         print(json.dumps([{"account": name, "replayed": total, "summary": replay.summary(total, changes),
                            "applied": bool(args.apply), "notes": notes,
