@@ -20,7 +20,7 @@ from typing import Sequence
 
 from inboxbot import __version__, config, parse
 from inboxbot.compose import Composer, Owner
-from inboxbot.errors import ConfigError, InboxbotError, TemplateError
+from inboxbot.errors import ConfigError, InboxbotError, StateError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
@@ -294,6 +294,7 @@ def _once(args: argparse.Namespace, accounts, chains: list[Chain], composer: Com
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from inboxbot import instance
     from inboxbot.scheduler import run_forever
     settings = load_settings(args.config)
     composer = make_composer(settings)
@@ -314,7 +315,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             mailbox.close()
 
     def record(name: str, **status) -> None:
-        sessions[name].record(**status)
+        """The pass's outcome into the ledger, and into the lock file, which `status` reads when the ledger
+        itself cannot take it (disk full, locked, damaged)."""
+        session = sessions[name]
+        instance.note_error(session.settings.path(session.settings.state.database), name, status.get("error"))
+        try:
+            session.record(**status)
+        except StateError as exc:
+            log.error("%s: the outcome of the pass could not be recorded: %s", name, exc)
 
     try:
         with single_instance(args, settings.accounts):

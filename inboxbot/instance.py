@@ -2,7 +2,7 @@
 
 The kernel releases the lock when the process ends, however it ends (SIGKILL included), so a stale lock cannot
 block anyone. The file says who holds it (PID, host, since when) for the message a second process prints, and
-the holder's last ledger error, for `inboxbot status` when the ledger itself cannot take it (disk full, read-only).
+the holder's last error per account, for `inboxbot status` when the ledger itself cannot take it (disk full, read-only).
 The file is never removed: removing it would let two processes lock two different files of the same name.
 """
 from __future__ import annotations
@@ -84,14 +84,18 @@ def _lock(ledger: Path, wait: bool) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def note_error(ledger: Path, error: str | None) -> None:
-    """Keep this process's last ledger error in its lock file (for `status`); nothing if it holds no lock."""
+def note_error(ledger: Path, account: str, error: str | None) -> None:
+    """Keep an account's last error in the lock file this process holds (for `status`); None clears it."""
     fd = _held.get(Path(ledger).resolve())
     if fd is None:
         return
     try:
         who = json.loads(os.pread(fd, 65536, 0) or b"null") or {}
-        who["error"] = {"message": error, "at": time.time()} if error else None
+        errors = who.setdefault("errors", {})
+        if error:
+            errors[account] = {"message": error, "at": time.time()}
+        else:
+            errors.pop(account, None)
         _write(fd, who)
     except (OSError, ValueError):
         pass  # the lock file is only a messenger; the error is logged anyway

@@ -5,7 +5,9 @@ import json
 import time
 from datetime import datetime
 
+from inboxbot import instance
 from inboxbot.config import Settings
+from inboxbot.errors import StateError
 from inboxbot.store import DISCARDED, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
@@ -40,7 +42,11 @@ def account_status(settings: Settings, account: Settings) -> dict:
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
-    ledger = Ledger(path)
+    try:
+        ledger = Ledger(path)
+    except StateError as exc:
+        out["last_error"] = {"message": f"{exc} ({exc.hint})", "at": None}
+        return out
     try:
         row = next(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
                                "LIMIT 1", name), None)
@@ -77,6 +83,10 @@ def account_status(settings: Settings, account: Settings) -> dict:
         out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
     finally:
         ledger.close()
+    noted = ((instance.holder(path) or {}).get("errors") or {}).get(name)  # what the ledger could not take
+    if noted and noted["at"] > (last_ok or 0):
+        out["last_error"] = {"message": noted["message"], "at": _when(noted["at"])}
+        out["healthy"] = False
     return out
 
 
