@@ -69,6 +69,7 @@ REPLAYING = "replaying"  # `replay --apply` is changing what a pass did; the nex
 SENT, DISCARDED, REMOVED = "sent", "discarded", "removed"  # what became of a draft (REMOVED: cannot tell which)
 
 
+ANSWERED_BEFORE = "(answered before this ledger)"  # the folder of the records read back from Drafts and Sent
 REBUILT = "rebuilt"  # meta key prefix: this account's history was read back from its Drafts and Sent folders
 
 
@@ -283,6 +284,19 @@ class Ledger:
 
     def set_location(self, account: str, row_id: int, folder: str) -> None:
         self.db.execute("UPDATE messages SET location=? WHERE account=? AND id=?", (folder, account, row_id))
+
+    def remember_answered(self, account: str,
+                          answered: list[tuple[str, str | None, str | None, str | None, float, str]]) -> None:
+        """Invitations answered before this ledger began, read back from Drafts and Sent: (Message-ID, inviter
+        key, invitation record, the folder it is in, when it was answered, the reply's Message-ID). Done, with a
+        reply, so that neither a copy nor the inviter is answered again; no decision, so never replayed or
+        counted as one of this ledger's."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO messages (account, folder, uidvalidity, uid, message_id, inviter_key, invitation,"
+            " state, draft_message_id, target_folder, location, first_seen, updated)"
+            " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(account, ANSWERED_BEFORE, message_id, message_id, key, record, DONE, reply, folder, folder, when, when)
+             for message_id, key, record, folder, when, reply in answered])
 
     # --- replay ------------------------------------------------------------------------------------------------
 
@@ -521,7 +535,7 @@ def invitation_from_json(text: str | None) -> Invitation | None:
                 evidence[key] = tuple(value)
         fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
         fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
-                      evidence=Evidence(**evidence))
+                      evidence=Evidence(**evidence), doubts=tuple(data.get("doubts") or ()))
         return Invitation(**fields)
     except (ValueError, TypeError, KeyError):
         return None

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Generator
 
-from inboxbot import actions, digest
+from inboxbot import actions, digest, history
 from inboxbot.compose import Composer, body_digest
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -174,6 +174,8 @@ class Worker:
             if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
                     not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
                 return report  # the idle poll: one round trip, whatever the size of the inbox
+            if not dry_run and self.ledger.needs_rebuild(self.name):  # before learning: it reads these records
+                history.rebuild(self.name, self.mailbox, self.ledger, self.settings, inviter_key)
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "

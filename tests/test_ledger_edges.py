@@ -170,3 +170,53 @@ def test_replay_apply_moves_a_message_whose_message_id_is_not_ascii(dovecot, ima
     assert sorted(b"\xc3\xbcbung" in raw for raw in declined) == [False, True]
     assert folder_messages(client, "Invitations/Screening") == {}
     client.logout()
+
+
+def test_a_lost_ledger_is_rebuilt_from_drafts_and_sent_and_nobody_is_answered_twice(dovecot, imap_user, tmp_path,
+                                                                                    monkeypatch, capsys):
+    import email
+    from collections import Counter
+    from email.policy import default
+
+    from tests.conftest import folder_messages
+    from tests.test_imap_once import MESSAGES
+    monkeypatch.setenv("INBOXBOT_PASSWORD", PASSWORD)
+    client = dovecot.client(imap_user)
+    for name in MESSAGES:
+        client.append("INBOX", corpus_message(name))
+    cfg = write_config(tmp_path, dovecot, imap_user)
+    assert main(["once", "--config", str(cfg)]) == 0
+    drafts = folder_messages(client, "Drafts")
+    assert len(drafts) == 3
+
+    def parent(raw: bytes) -> str:
+        return email.message_from_bytes(raw, policy=default)["In-Reply-To"]
+    # the owner sends the reply to the pitch (022) from a mail client, which gives it a Message-ID of its own
+    pitch_id = email.message_from_bytes(corpus_message("022"), policy=default)["Message-ID"]
+    (uid, sent), = [(u, d["raw"]) for u, d in drafts.items() if parent(d["raw"]) == pitch_id]
+    if not client.folder_exists("Sent"):
+        client.create_folder("Sent")
+    client.append("Sent", sent.replace(b"Message-ID: <inboxbot.", b"Message-ID: <client-made.", 1), ["\\Seen"])
+    client.select_folder("Drafts")
+    client.delete_messages([uid])
+    client.expunge()
+    for leftover in tmp_path.glob("state.sqlite3*"):
+        leftover.unlink()  # the ledger is lost
+    olivia_id = email.message_from_bytes(corpus_message("027"), policy=default)["Message-ID"]
+    client.multiappend("INBOX", [
+        corpus_message("027"),  # a copy of an answered notification (drafted for)
+        corpus_message("022"),  # a copy of an answered one the owner sent the reply to
+        corpus_message("027").replace(b"Message-ID: <", b"Message-ID: <later.", 1),  # the same inviter again
+        corpus_message("028"),  # somebody new: answered, or this test could not fail
+    ])
+    capsys.readouterr()
+    assert main(["once", "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "read back from Drafts and Sent: 3 invitation(s) answered before, 3 of them with their inviter" in err
+    answered = Counter(parent(d["raw"]) for d in folder_messages(client, "Drafts").values())
+    newcomer = email.message_from_bytes(corpus_message("028"), policy=default)["Message-ID"]
+    assert answered[olivia_id] == 1 and answered[pitch_id] == 0 and answered[newcomer] == 1
+    assert sum(answered.values()) == 3  # Olivia's and Elena's old drafts, the newcomer's new one
+    assert main(["once", "--config", str(cfg)]) == 0  # and the rebuild is done once
+    assert "read back" not in capsys.readouterr().err
+    client.logout()
