@@ -343,36 +343,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from inboxbot import learning, replay
-    from inboxbot.store import Ledger
+    from inboxbot import replay
     settings = load_settings(args.config)
     since = _date(args.since, "--since") if args.since else 0.0
     accounts = _chosen_accounts(settings, args.account)
     composer = make_composer(settings)
-    results = []
     with single_instance(args, accounts) if args.apply else contextlib.nullcontext():
-        for account in accounts:
-            name = account.account.name
-            ledger = Ledger(account.path(account.state.database))
-            mailbox = replayer = None
-            try:
-                chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
-                if args.apply:
-                    mailbox = open_mailbox(account)
-                    replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
-                    if replayer.resume():
-                        print(f"{name}: finished a replay that had been interrupted")
-                rows = ledger.replayable(name, since)
-                progress = Progress(f"{name}: replaying", len(rows))
-                total, changes = replay.compare(rows, chain, progress)
-                progress.finish()
-                if replayer is not None:
-                    replayer.apply(changes)
-                results.append((name, total, changes, replayer.notes if replayer else []))
-            finally:
-                if mailbox is not None:
-                    mailbox.close()
-                ledger.close()
+        results = _replay_accounts(args, accounts, composer, since)
     if args.json:
         print(json.dumps([{"account": name, "replayed": total, "summary": replay.summary(total, changes),
                            "applied": bool(args.apply), "notes": notes,
@@ -389,6 +366,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.apply and any(changes for _, _, changes, _ in results):
         print("Nothing was changed. Run again with --apply to carry these changes out.")
     return 0
+
+
+def _replay_accounts(args: argparse.Namespace, accounts: Sequence[config.Settings], composer: Composer | None,
+                     since: float) -> list:
+    from inboxbot import learning, replay
+    from inboxbot.store import Ledger
+    results = []
+    for account in accounts:
+        name = account.account.name
+        ledger = Ledger(account.path(account.state.database))
+        mailbox = replayer = None
+        try:
+            chain = build_chain(account).with_known(*learning.offline_books(ledger, name, account))
+            if args.apply:
+                mailbox = open_mailbox(account)
+                replayer = replay.Replayer(name, mailbox, ledger, chain, composer, account)
+                if replayer.resume():
+                    print(f"{name}: finished a replay that had been interrupted")
+            rows = ledger.replayable(name, since)
+            progress = Progress(f"{name}: replaying", len(rows))
+            total, changes = replay.compare(rows, chain, progress)
+            progress.finish()
+            if replayer is not None:
+                replayer.apply(changes)
+            results.append((name, total, changes, replayer.notes if replayer else []))
+        finally:
+            if mailbox is not None:
+                mailbox.close()
+            ledger.close()
+    return results
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:

@@ -72,9 +72,9 @@ def rebuild(account: str, mailbox: Mailbox, ledger: Ledger, settings: Settings,
         ledger.remember_answered(account, [(message_id, *entries[message_id], *answered[message_id])
                                            for message_id in answered])
         ledger.rebuilt(account)
-    log.warning("%s: the state database is new; read back from Drafts and Sent: %d invitation(s) answered before, "
-                "%d of them with their inviter", account, len(answered), sum(e[0] is not None for e in
-                                                                             entries.values()))
+    log.log(logging.WARNING if answered else logging.INFO, "%s: the state database is new; read back from Drafts "
+            "and Sent: %d invitation(s) answered before, %d of them with their inviter", account, len(answered),
+            sum(e[0] is not None for e in entries.values()))
     return len(answered)
 
 
