@@ -102,16 +102,22 @@ def test_a_ledger_another_program_holds_locked_is_a_clear_error(tmp_path, capsys
     assert main(["once", "--config", str(cfg)]) == 0
 
 
-def test_a_failing_write_mid_pass_is_one_sentence(tmp_path):
+def test_sqlite_errors_in_use_are_one_sentence(tmp_path):
     db = tmp_path / "state.sqlite3"
+    Ledger(db).close()
     ledger = Ledger(db)
-    ledger.close()
-    ledger = Ledger(db)
-    ledger.db.close()  # what a write meets when the ledger has gone from under it
-    with pytest.raises(StateError, match="failed: Cannot operate on a closed database"):
+    ledger.db.close()
+    # what SQLite says of a file it may not write (the tests run as root, whom file modes do not stop)
+    ledger.db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    with pytest.raises(StateError, match="cannot be written .attempt to write a readonly database") as raised:
+        ledger.set_meta("probe", "1")
+    assert "writable" in raised.value.hint and isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    with pytest.raises(StateError, match="cannot be written"):
         with ledger.transaction():
-            pass
-    with pytest.raises(StateError):
+            ledger.set_meta("probe", "1")
+    assert not ledger.db.in_transaction  # rolled back
+    ledger.db.close()  # the generator behind `rows` maps its errors too
+    with pytest.raises(StateError, match="failed: Cannot operate on a closed database"):
         list(ledger.rows("SELECT 1"))
 
 
