@@ -9,6 +9,7 @@ import contextlib
 import getpass
 import json
 import logging
+import re
 import shutil
 import ssl
 import sys
@@ -22,6 +23,7 @@ from inboxbot import __version__, config, parse
 from inboxbot.compose import Composer, Owner
 from inboxbot.errors import ConfigError, InboxbotError, StateError, TemplateError
 from inboxbot.model import Invitation, Verdict
+from inboxbot.parse.mime import INVISIBLE
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
 from inboxbot.worker import PassReport, Worker
@@ -136,12 +138,17 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return _escaped(super().format(record))  # log lines name inviters: text from mail
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if args.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     level = logging.DEBUG if args.debug else (logging.INFO if getattr(args, "command", "") == "run" else
                                                 logging.WARNING)
     root = logging.getLogger("inboxbot")
@@ -359,8 +366,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for name, total, changes, notes in results:
         print(f"{name}: {replay.summary(total, changes)}" + (" — applied" if args.apply and changes else ""))
         for c in changes:
-            print(f"  {c.uid:>7}  {c.inviter[:26]:<26} {c.transition:<18} {c.new_template or '-':<18} "
-                  f"{c.new_rule}: {c.reason}" + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else ""))
+            print(_escaped(f"  {c.uid:>7}  {c.inviter[:26]:<26} {c.transition:<18} {c.new_template or '-':<18} "
+                           f"{c.new_rule}: {c.reason}" + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else "")))
         for note in notes:
             print(f"  note: {note}")
     if not args.apply and any(changes for _, _, changes, _ in results):
@@ -518,14 +525,23 @@ def explain_text(record: dict) -> str:
         lines.append(f"     {'HIT ' if rule['hit'] else 'miss'} {rule['rule']:<21} {rule['reason']}")
     if record["reply"] and "subject" in record["reply"]:
         lines.append(f"   reply to {record['reply']['to']}: {record['reply']['subject']}")
-    return "\n".join(lines)
+    return _escaped("\n".join(lines))
+
+
+_TERMINAL_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f{INVISIBLE.pattern[1:-1]}]")
+
+
+def _escaped(text: str) -> str:
+    """Text a terminal shows as it is: control characters but tab and line feed (an escape sequence in a note could
+    clear the screen or retitle the window), bidi controls and invisible characters written as \\x1b / \\u202e."""
+    return _TERMINAL_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def print_report(report: PassReport, out=None) -> None:
     out = out or sys.stdout
     if report.handled:
         rows = [("inviter", "network", "decision", "template", "folder")] + [
-            (h.inviter[:28], h.network, h.decision, h.template, h.folder) for h in report.handled]
+            (_escaped(h.inviter[:28]), h.network, h.decision, h.template, h.folder) for h in report.handled]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for i, row in enumerate(rows):
             print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip(), file=out)
@@ -537,7 +553,7 @@ def print_report(report: PassReport, out=None) -> None:
         if report.dry_run:
             print("\nWhat would be done:", file=out)
             for h in report.handled:
-                print(f"  {h.uid}: {h.action}  [{h.reason}]", file=out)
+                print(_escaped(f"  {h.uid}: {h.action}  [{h.reason}]"), file=out)
         print(file=out)
     print(report.summary(), file=out)
 

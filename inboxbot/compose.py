@@ -23,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from inboxbot.errors import TemplateError
 from inboxbot.model import TEMPLATES, Draft, Invitation, Kind, Person, Verdict
-from inboxbot.parse.mime import clean_header_text
+from inboxbot.parse.mime import display_text
 
 SUFFIX = ".txt.j2"
 BRANDS = {"linkedin": "LinkedIn", "facebook": "Facebook", "xing": "XING", "twitter": "Twitter", "meetup": "Meetup"}
@@ -145,7 +145,7 @@ class Composer:
         head, sep, body = text.partition("\n\n")
         if not sep or not head.lower().startswith("subject:"):
             raise ValueError('must start with a "Subject: …" line followed by a blank line')
-        subject = clean_header_text(head.split(":", 1)[1])
+        subject = display_text(head.split(":", 1)[1])
         return subject, body.strip() + "\n"
 
     def compose(self, inv: Invitation, verdict: Verdict) -> Draft:
@@ -156,11 +156,13 @@ class Composer:
             subject, body = self._render(name, inv, verdict.matched, verdict.decision.value)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
-        to_inviter = bool(inv.inviter.email and _ADDRESS.match(inv.inviter.email))
+        # only the address the network vouches for (the screening's verdict) is ever a recipient; any other, such
+        # as one written in the note, is shown to the owner in the paste-in draft and never used
+        to_inviter = bool(verdict.recipient and _ADDRESS.match(verdict.recipient))
         if not to_inviter:
             body = _paste_preface(inv) + body
-        sender = (clean_header_text(self.owner.name), self.owner.email)
-        recipient = (clean_header_text(inv.inviter.name or ""), inv.inviter.email) if to_inviter else sender
+        sender = (display_text(self.owner.name), self.owner.email)
+        recipient = (display_text(inv.inviter.name or ""), verdict.recipient) if to_inviter else sender
         message_id = draft_message_id(inv, self.owner.email, verdict.template)
         parent = inv.message_id if inv.message_id and re.fullmatch(r"<[!-;=?-~]+>", inv.message_id) else None
         headers = [("From", _address(*sender)), ("To", _address(*recipient)),
@@ -172,7 +174,7 @@ class Composer:
                     ("MIME-Version", "1.0"), ("Content-Type", 'text/plain; charset="utf-8"'),
                     ("Content-Transfer-Encoding", "quoted-printable")]
         # built by hand rather than through EmailMessage: the same bytes at a fifth of the cost (it shows in a
-        # backlog of thousands of drafts). Every value is single-line (clean_header_text), encoded where not ASCII.
+        # backlog of thousands of drafts). Every value is single-line (display_text), encoded where not ASCII.
         raw = "".join(f"{name}: {value}\n" for name, value in headers).encode("ascii") + b"\n" + \
             quopri.encodestring(body.encode("utf-8"))
         to_display = f"{recipient[0]} <{recipient[1]}>" if recipient[0] else recipient[1]
@@ -203,6 +205,14 @@ def draft_message_id(inv: Invitation, owner_email: str, template: str) -> str:
     return f"<inboxbot.{digest}@{domain}>"
 
 
+_OWN_MESSAGE_ID = re.compile(r"<inboxbot\.[0-9a-f]{24}@[^<>\s]*>")
+
+
+def is_own_message_id(message_id: str | None) -> bool:
+    """Whether a Message-ID is one draft_message_id makes: the message is inboxbot's reply, not the owner's."""
+    return bool(message_id) and _OWN_MESSAGE_ID.fullmatch(message_id.strip()) is not None
+
+
 def draft_digest(raw: bytes) -> str:
     """A fingerprint of a draft's text, the same for the bytes inboxbot appended and for those the server hands
     back: it tells whether the user has edited a draft (an edited one is never removed)."""
@@ -230,5 +240,8 @@ def _paste_preface(inv: Invitation) -> str:
         lines.append(f"Profile: {inv.inviter.profile_url}")
     if inv.accept_url:
         lines.append(f"Invitation: {inv.accept_url}")
+    if inv.inviter.email:
+        lines.append(f"An address the message gives, not vouched for by {brand} (check it before you use it): "
+                     f"{inv.inviter.email}")
     return "\n".join(lines) + "\n\n-- reply --\n\n"
 

@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -254,12 +255,17 @@ def load(path: str | os.PathLike, *, need_account: bool = True) -> Settings:
 
 
 def _warn_if_readable_by_others(source: Path, text: str) -> None:
-    """A config that names a command producing secrets should not be readable (or writable) by other users."""
-    if "password_command" not in text and "token_command" not in text:
-        return
+    """A config others can change could make inboxbot answer, send or run commands as its owner; one that names a
+    command producing secrets should not even be readable by them."""
     try:
         mode = source.stat().st_mode
     except OSError:
+        return
+    if mode & 0o022:
+        log.warning("%s can be changed by other users, who could make inboxbot file, answer or send mail (or run "
+                    "commands) as you; make it private: chmod 600 %s", source, source)
+        return
+    if "password_command" not in text and "token_command" not in text:
         return
     if mode & 0o077:
         log.warning("%s can be read or changed by other users and runs a password_command/token_command; "
@@ -446,6 +452,11 @@ def _check_account(path: str, account: dict[str, Any], problems: list[tuple[str,
             problems.append((f"{path}.oauth2_client_id", 'is required for auth = "oauth2" (or set token_command)'))
         if account["oauth2_provider"] == "custom" and not account["oauth2_token_url"]:
             problems.append((f"{path}.oauth2_token_url", 'is required with oauth2_provider = "custom"'))
+    token_url = urlsplit(account["oauth2_token_url"]) if account["oauth2_token_url"] else None
+    if token_url and token_url.scheme != "https" and not (token_url.scheme == "http"
+                                                           and is_loopback(token_url.hostname or "")):
+        problems.append((f"{path}.oauth2_token_url", "must be an https:// URL: the refresh token and client secret "
+                                                     "are sent to it (http:// only for a test server on loopback)"))
 
 
 def is_loopback(host: str) -> bool:

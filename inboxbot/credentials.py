@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -19,6 +20,7 @@ from inboxbot.config import Settings
 from inboxbot.errors import CredentialError
 
 SERVICE = "inboxbot"
+COMMAND_TIMEOUT = 60  # seconds a password_command / token_command may take
 
 
 def get_password(settings: Settings, section: str = "account") -> str:
@@ -40,12 +42,22 @@ def get_password(settings: Settings, section: str = "account") -> str:
 
 
 def _run_command(command: str, key: str) -> str:
+    """Run a command that prints a secret. What goes wrong is told by the program's name alone: its arguments
+    may hold a secret too (a subprocess error would repeat the whole command line)."""
     try:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise CredentialError(f"{key} could not be run: {exc}") from None
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise CredentialError(f"{key} is not a valid command line ({exc})") from None
+    program = os.path.basename(argv[0]) if argv else "(empty)"
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise CredentialError(f"{key} ({program}) timed out after {COMMAND_TIMEOUT} s") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise CredentialError(f"{key} ({program}) could not be run: {reason}") from None
     if done.returncode != 0:
-        raise CredentialError(f"{key} exited with status {done.returncode}")
+        raise CredentialError(f"{key} ({program}) exited with status {done.returncode}")
     password = done.stdout.rstrip("\n")
     if not password:
         raise CredentialError(f"{key} printed nothing")
@@ -80,10 +92,9 @@ def get_access_token(settings: Settings) -> str:
         with urllib.request.urlopen(request, timeout=account.timeout) as response:
             data = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")[:200]
-        raise CredentialError(f"the OAuth2 token endpoint {url} refused the refresh token (HTTP {exc.code}: "
-                              f"{detail})", hint="Get a new refresh token and store it with `inboxbot "
-                                                 "set-password --config FILE`.") from exc
+        raise CredentialError(f"the OAuth2 token endpoint {url} refused the refresh token (HTTP {exc.code}"
+                              f"{_error_code(exc)})", hint="Get a new refresh token and store it with `inboxbot "
+                                                           "set-password --config FILE`.") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise CredentialError(f"the OAuth2 token endpoint {url} could not be reached: {exc}") from exc
     token = data.get("access_token") if isinstance(data, dict) else None
@@ -91,6 +102,20 @@ def get_access_token(settings: Settings) -> str:
         raise CredentialError(f"the OAuth2 token endpoint {url} sent no access_token")
     _token_cache[key] = (token, time.time() + float(data.get("expires_in", 3600)))
     return token
+
+
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _error_code(exc: urllib.error.HTTPError) -> str:
+    """", error invalid_grant": the `error` field of an RFC 6749 error response, and nothing else of its body (an
+    endpoint may echo the request, refresh token and client secret included, in error_description)."""
+    try:
+        data = json.loads(exc.read(65536).decode("utf-8"))
+    except (OSError, ValueError):
+        return ""
+    code = data.get("error") if isinstance(data, dict) else None
+    return f", error {code}" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
 
 
 def set_password(settings: Settings, password: str) -> None:

@@ -1,6 +1,7 @@
 """What inboxbot learns from what the user does with its work, read incrementally before each screening:
 
-- the Sent folder: whoever the user has written to is known (To/Cc of new Sent messages only);
+- the Sent folder: whoever the user has written to is known (To/Cc of new Sent messages only; inboxbot's own
+  replies, filed there in send mode, are not the user's and teach nothing);
 - the Accept and Declined folders: an invitation the user moved there (rather than inboxbot) makes its inviter a
   known contact, or blocked;
 - the Drafts folder: a draft of inboxbot's that is gone was either sent (found in Sent) or discarded.
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from inboxbot import parse
+from inboxbot.compose import is_own_message_id
 from inboxbot.config import Settings
 from inboxbot.errors import MailboxError
 from inboxbot.mail import Mailbox
 from inboxbot.model import RawMessage
 from inboxbot.policy.contacts import ContactBook
+from inboxbot.policy.rules import vouched_address
 from inboxbot.progress import Progress
 from inboxbot.store import DISCARDED, REMOVED, SENT, Ledger, invitation_from_json
 
@@ -40,6 +43,19 @@ class Learned:
     email: str | None
     profile_url: str | None
     source: str
+
+
+def learned_from(row, folder: str, action: str, trusted_ids: tuple[str, ...] = (),
+                 require_dkim: bool = False) -> Learned:
+    """What moving a screened invitation (its ledger row) into `folder` teaches. Only what identifies the inviter is
+    kept: the profile link, the name and an address the network vouches for — never one written in the note, or a
+    stranger could have someone else's address blocked (or trusted) by writing it into a note the owner declines."""
+    inv = invitation_from_json(row["invitation"])
+    person = inv.inviter if inv is not None else None
+    address = vouched_address(inv, trusted_ids, require_dkim) if inv is not None else None
+    return Learned(row["inviter_key"], action, person.name if person else None, address,
+                   person.profile_url if person else None,
+                   f"you moved their invitation to {folder}, inboxbot had said {row['decision']}")
 
 
 def books(entries: list[Learned]) -> tuple[ContactBook, ContactBook]:
@@ -139,8 +155,9 @@ class Learner:
         if folder is None:
             log.debug("%s: no Sent folder found; the Sent index is not refreshed", self.account)
         else:
-            for batch in self.new_in(folder, "HEADER.FIELDS (TO CC)", dry_run, "sent"):
-                found = [p for raw in batch for p in parse.recipients(raw.raw)]
+            for batch in self.new_in(folder, "HEADER.FIELDS (TO CC MESSAGE-ID)", dry_run, "sent"):
+                found = [p for raw in batch if not is_own_message_id(parse.message_id_of(raw.raw))
+                         for p in parse.recipients(raw.raw)]
                 people += found
                 if not dry_run:
                     self.ledger.add_sent_contacts(self.account, found)
@@ -176,12 +193,9 @@ class Learner:
         row = self.ledger.by_message_id(self.account, message_id) if message_id else None
         if row is None or row["inviter_key"] is None or folder in (row["target_folder"], row["location"]):
             return None  # not an invitation inboxbot screened, or inboxbot itself filed it here
-        inv = invitation_from_json(row["invitation"])
-        person = inv.inviter if inv is not None else None
+        security = self.settings.security
+        entry = learned_from(row, folder, action, tuple(security.trusted_authserv_ids), security.require_dkim)
         verb = "accepted" if action == CONTACT else "declined"
-        entry = Learned(row["inviter_key"], action, person.name if person else None, person.email if person else None,
-                        person.profile_url if person else None,
-                        f"you moved their invitation to {folder}, inboxbot had said {row['decision']}")
         log.info("%s: you %s %s (moved to %s); inboxbot will remember it", self.account, verb,
                  entry.name or entry.key, folder)
         if not dry_run:

@@ -47,6 +47,10 @@ class Person:
     location: str | None = None
     email: str | None = None
     profile_url: str | None = None
+    # the DKIM signing domains (d=) whose every signature covers the header `email` was read from (a From or
+    # Reply-To present once); empty for an address found in the note. Whether one of them is the network's, with a
+    # pass in the trusted Authentication-Results header, policy decides (rules.vouched_address)
+    email_signed_by: tuple[str, ...] = ()
 
     @property
     def first_name(self) -> str | None:
@@ -79,6 +83,7 @@ class Evidence:
     sender_ok: bool = False  # Sender is at the network's own domains (2011-2013 mail)
     foreign_links: tuple[str, ...] = ()  # accept/profile/confirm links that leave the network's hosts
     auth_results: tuple[AuthResult, ...] = ()  # top to bottom
+    repeated_headers: tuple[str, ...] = ()  # From, Sender or Reply-To present more than once: a forgery
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,9 @@ class Verdict:
     # third person sent them), "when" / "where" (the note already says when / where they met), "content" (it cites
     # a post, talk, article or group of the owner's)
     facets: tuple[str, ...] = ()
+    # the inviter's address the network vouches for (rules.vouched_address): the only one a reply may be addressed
+    # to; None sends the draft to the owner, to paste
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)

@@ -194,12 +194,16 @@ class Ledger:
         return {r[0] for r in self.db.execute(
             "SELECT uid FROM messages WHERE account=? AND folder=? AND uidvalidity=?", (account, folder, uidvalidity))}
 
-    def handled_message_id(self, account: str, message_id: str | None) -> sqlite3.Row | None:
-        """A finished record for this Message-ID under any UID: the same mail seen before a UIDVALIDITY reset."""
+    def handled_message_id(self, account: str, message_id: str | None, record: str | None = None,
+                           ) -> sqlite3.Row | None:
+        """A finished record for this Message-ID under any UID: the same mail seen before a UIDVALIDITY reset, or
+        copied back. With `record` (invitation_record), only one of the same parsed form: another message under a
+        handled Message-ID (a forgery reusing it) is not found."""
         if not message_id:
             return None
-        return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND state IN (?, ?) "
-                               "ORDER BY id LIMIT 1", (account, message_id, DONE, ERROR)).fetchone()
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND message_id=? AND (? IS NULL OR "
+                               "invitation=?) AND state IN (?, ?) ORDER BY id LIMIT 1",
+                               (account, message_id, record, record, DONE, ERROR)).fetchone()
 
     def replied_to(self, account: str, inviter_key: str | None, since: float,
                    other_than: MessageRef | None = None) -> sqlite3.Row | None:
@@ -533,9 +537,11 @@ def invitation_from_json(text: str | None) -> Invitation | None:
         for key, value in evidence.items():
             if isinstance(value, list):
                 evidence[key] = tuple(value)
-        fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
-        fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
-                      evidence=Evidence(**evidence), doubts=tuple(data.get("doubts") or ()))
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+                  if k in Invitation.__dataclass_fields__}
+        inviter = {k: tuple(v) if isinstance(v, list) else v for k, v in (data.get("inviter") or {}).items()}
+        fields.update(kind=Kind(data["kind"]), inviter=Person(**inviter),
+                      evidence=Evidence(**evidence))
         return Invitation(**fields)
     except (ValueError, TypeError, KeyError):
         return None

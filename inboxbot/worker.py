@@ -122,10 +122,12 @@ class PassReport:
 
 
 def inviter_key(inv: Invitation) -> str | None:
-    """Who an invitation is from, across messages: the profile path, else the address, else the name."""
+    """Who an invitation is from, across messages: the profile path, else the address (one a signature covers: an
+    address in the note is the sender's choice), else the name."""
     person = inv.inviter
     key = profile_key(person.profile_url) if person.profile_url else None
-    key = key or (person.email or "").lower() or (fold(person.name) if person.name else None)
+    signed = (person.email or "").lower() if person.email_signed_by else ""
+    key = key or signed or (fold(person.name) if person.name else None)
     return f"{inv.network}:{key}" if key else None
 
 
@@ -148,7 +150,7 @@ class Worker:
         self._pending: list[_Item] = []  # decided, not yet applied: written together, WRITE_BATCHES at a time
         # what this pass has decided, for the checks the ledger answers only once it is written: a copy of a
         # message, or a second invitation from an inviter, in the same backlog must not be answered twice
-        self._decided_message_ids: set[str] = set()
+        self._decided_copies: set[tuple[str, str]] = set()  # (Message-ID, record)
         self._drafted_inviters: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None  # parsers on every core, for a backlog
         self._pool_failed = False
@@ -429,12 +431,13 @@ class Worker:
     def _decide(self, raw: RawMessage, row, result: parse_pool.Screened, report: PassReport) -> "_Item":
         """Compose and plan one screened message. Pure but for ledger reads and what the pass remembers deciding."""
         ref, (inv, verdict, record) = raw.ref, result
-        if row is None and (inv.message_id in self._decided_message_ids
-                            or self.ledger.handled_message_id(self.name, inv.message_id) is not None):
+        # a copy is the same Message-ID and the same parsed content: a forgery reusing a handled Message-ID is screened
+        if row is None and ((inv.message_id, record) in self._decided_copies
+                            or self.ledger.handled_message_id(self.name, inv.message_id, record) is not None):
             report.skipped += 1
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
-            self._decided_message_ids.add(inv.message_id)
+            self._decided_copies.add((inv.message_id, record))
         key = inviter_key(inv)
         with self._stage("render"):
             draft, remark = self._draft_for(inv, verdict, key, ref)
@@ -452,7 +455,8 @@ class Worker:
         log.info("%s: message %s %s from %s → %s (%s)", self.name, ref.uid, inv.kind.value,
                  inv.inviter.name or inv.network or "unknown sender", verdict.decision.value, reason,
                  extra={"decision": verdict.decision.value, "uid": ref.uid})
-        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if inv.error else "act", record)
+        unreadable = inv.error and verdict.decision is not Decision.QUARANTINE  # one that claims a network is filed
+        return _Item(ref, row, inv, verdict, key, plan, "unreadable" if unreadable else "act", record)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""

@@ -49,10 +49,15 @@ def test_specific_details_reach_the_text():
     assert "a coffee or a call" in coffee
 
 
-def test_the_inviters_own_address_gets_the_reply():
+def test_only_the_vouched_address_gets_the_reply():
     inv = replace(INV, inviter=replace(INV.inviter, email="ada@example.org"))
-    draft = Composer(OWNER).compose(inv, verdict("where_did_we_meet"))
+    vouched = replace(verdict("where_did_we_meet"), recipient="ada@example.org")
+    draft = Composer(OWNER).compose(inv, vouched)
     assert draft.to_inviter and draft.to_address == "ada@example.org" and "[inboxbot]" not in draft.body
+    # an address the screening did not vouch for (the note's, an unsigned Reply-To) is shown, never addressed
+    draft = Composer(OWNER).compose(inv, verdict("where_did_we_meet"))
+    assert not draft.to_inviter and draft.to_address == "robin@example.net"
+    assert "ada@example.org" in draft.body.split("-- reply --")[0]
 
 
 def test_language_variants():

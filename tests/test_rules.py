@@ -75,8 +75,11 @@ def test_blocked_and_known_contact():
     hit = check("known-contact", ctx=Context(known=book))
     assert hit.hit and hit.reason == "name 'Ada Lovelace' is in contacts.vcf"
     assert not check("known-contact").hit
-    by_domain = replace(BASE, inviter=replace(BASE.inviter, email="ada@analytical.example", name="X Y"))
+    by_domain = replace(BASE, inviter=replace(BASE.inviter, email="ada@analytical.example", name="X Y",
+                                              email_signed_by=("linkedin.com",)))
     assert check("blocked", by_domain, Context(blocked=book)).reason == "email domain @analytical.example is in policy.block"
+    unsigned = replace(by_domain, inviter=replace(by_domain.inviter, email_signed_by=()))  # e.g. from the note
+    assert not check("blocked", unsigned, Context(blocked=book)).hit
     assert not check("blocked", ctx=Context(blocked=ContactBook())).hit
 
 

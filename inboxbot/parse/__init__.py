@@ -29,7 +29,20 @@ def parse(raw: bytes) -> Invitation:
         return _parse(raw)
     except Exception as exc:  # the contract: any input gives an answer, never a crash
         return Invitation(kind=Kind.OTHER, network=None, why_kind="the message could not be read",
-                          error=f"{type(exc).__name__}: {exc}"[:300])
+                          error=f"{type(exc).__name__}: {exc}"[:300], evidence=_claim_of_unreadable(raw))
+
+
+def _claim_of_unreadable(raw: bytes) -> Evidence:
+    """What a message that could not be read claims, from its header block alone (which reads without recursion):
+    unreadable mail that claims a network is quarantined, never left unmarked."""
+    try:
+        network, reason = _claim(Mail.from_headers(raw))
+    except Exception:
+        return Evidence()
+    if network is None:
+        return Evidence(claim_reason=reason)
+    return Evidence(claimed=network.name, claim_reason=reason, network_domains=network.domains,
+                    dkim_domains=network.dkim_domains)
 
 
 def claims_network(raw_headers: bytes) -> bool:
@@ -95,7 +108,9 @@ def _parse(raw: bytes) -> Invitation:
     fields: Fields = network.read(mail)
     note, is_default, language = _note(fields)
     inviter = fields.inviter
-    if inviter.email is None and note:
+    if inviter.email is not None:
+        inviter = replace(inviter, email_signed_by=_signers_of(mail, inviter.email))
+    elif note:
         inviter = _with_email_from_note(inviter, note)
     return Invitation(
         kind=fields.kind, network=network.name, inviter=inviter, note=note, note_is_default=is_default,
@@ -188,7 +203,39 @@ def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Ev
         claimed=net.name, claim_reason=claim_reason, network_domains=net.domains, dkim_domains=net.dkim_domains,
         lookalike=lookalike, from_address=from_addr, from_ok=bool(from_domain) and net.owns_domain(from_domain),
         sender_ok=bool(sender) and net.owns_domain(sender.rpartition("@")[2]), foreign_links=foreign,
-        auth_results=tuple(_auth_results(mail)))
+        auth_results=tuple(_auth_results(mail)),
+        repeated_headers=tuple(name for name in _SINGLE if len(mail.headers(name)) > 1))
+
+
+_SIGNED_ONCE = ("From", "Reply-To")  # where a network puts the inviter's own address (2011-2013 mail)
+_SINGLE = ("From", "Sender", "Reply-To")  # RFC 5322: at most one of each
+
+
+def _signers_of(mail: Mail, address: str) -> tuple[str, ...]:
+    """The DKIM signing domains whose every signature covers the one header (From or Reply-To) that holds the
+    address. A signature covers a header its h= tag lists; a domain with a second signature that leaves the header
+    out (a forger's copy beside the genuine one) vouches for nothing, and a header present twice is never covered."""
+    header = next((name for name in _SIGNED_ONCE if mail.address(name)[1] == address), None)
+    if header is None or len(mail.headers(header)) != 1:
+        return ()
+    covered: dict[str, bool] = {}
+    for value in mail.headers("DKIM-Signature"):
+        tags = _dkim_tags(value)
+        domain = tags.get("d", "").lower().strip(".")
+        if domain:
+            signed = {name.strip().lower() for name in tags.get("h", "").split(":")}
+            covered[domain] = covered.get(domain, True) and header.lower() in signed
+    return tuple(domain for domain, ok in covered.items() if ok)
+
+
+def _dkim_tags(value: str) -> dict[str, str]:
+    """The tag=value list of a DKIM-Signature header (RFC 6376 3.2), folding whitespace removed."""
+    tags: dict[str, str] = {}
+    for item in value.split(";"):
+        name, sep, tag_value = item.partition("=")
+        if sep:
+            tags.setdefault(name.strip().lower(), re.sub(r"\s+", "", tag_value))
+    return tags
 
 
 def _auth_results(mail: Mail) -> list[AuthResult]:

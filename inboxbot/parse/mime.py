@@ -56,6 +56,18 @@ def clean_header_text(value: str) -> str:
     return _WS.sub(" ", value).strip()
 
 
+# what shows nothing or reorders what follows: bidi controls (U+202A-U+202E, U+2066-U+2069, marks), zero-width
+# characters and joiners, the soft hyphen, the BOM, C1 controls and interlinear annotations
+INVISIBLE = re.compile("[\x80-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+                       "\ufff9-\ufffb]")
+
+
+def display_text(value: str) -> str:
+    """clean_header_text, and nothing invisible: for a header inboxbot writes (a draft's Subject, a display name),
+    where a right-to-left override or a zero-width character would make the owner read something else."""
+    return clean_header_text(INVISIBLE.sub("", value))
+
+
 def decode_header_value(value: object) -> str:
     """RFC 2047 decoding that never raises; unknown charsets fall back to UTF-8 with replacement."""
     if value is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from inboxbot.config import Settings
 from inboxbot.model import Decision, Invitation, RuleResult, Verdict
 from inboxbot.policy.contacts import ContactBook, load_contacts
-from inboxbot.policy.rules import RULES, Context, Rule, assess
+from inboxbot.policy.rules import RULES, Context, Rule, assess, vouched_address
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,10 @@ class Chain:
             check = step.rule.check(inv, self.context)
             results.append(RuleResult(step.rule.name, check.hit, check.reason))
             if check.hit:
+                recipient = vouched_address(inv, self.context.trusted_authserv_ids, self.context.require_dkim) \
+                    if step.template else None
                 return Verdict(step.decision, step.template, (f"{step.rule.name}: {check.reason}",),
-                               tuple(results), check.matched)
+                               tuple(results), check.matched, recipient=recipient)
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 

@@ -1,15 +1,22 @@
 """Who the owner knows (POLICY.md section 4): vCard and CSV files, allow/block entries, the Sent-folder index.
 
-Matching: emails case-insensitively; `@domain` entries by the address's domain; names after NFKC, accent
+Matching: emails case-insensitively; `@domain` entries by the address's domain; names after removing invisible
+characters (format characters such as U+200D or the soft hyphen, and other default-ignorable ones), NFKC, accent
 stripping, case-folding and whitespace folding, equal in full or in their first and last tokens (never a
 substring); profile URLs by their identifying path (`in/<vanity>`, `profile/view?id=…`, XING `profile/<Name>`).
+The block list also matches look-alikes (a Cyrillic "е" for a Latin "e", by Unicode's confusables data); the
+contacts never do: a name that only looks like a contact's is not the contact.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qs, urlsplit
@@ -21,12 +28,56 @@ from inboxbot.model import Person
 from inboxbot.parse.base import fold
 
 
+# default-ignorable code points outside category Cf: the grapheme joiner, Hangul fillers, Khmer vowel
+# inherents, Mongolian and other variation selectors
+_IGNORABLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+                        "\U000e0100-\U000e01ef]")
+
+
+def visible(text: str) -> str:
+    """Text without the characters that show nothing (category Cf: U+200B-U+200D, U+00AD, bidi controls, ...)."""
+    if text.isascii():
+        return text
+    return _IGNORABLE.sub("", "".join(c for c in text if unicodedata.category(c) != "Cf"))
+
+
 def name_key(name: str) -> str:
-    return re.sub(r"[^\w' -]+", " ", fold(name)).replace("-", " ").strip()
+    return re.sub(r"[^\w' -]+", " ", fold(visible(name))).replace("-", " ").strip()
 
 
 def name_tokens(name: str) -> tuple[str, ...]:
     return tuple(name_key(name).split())
+
+
+@lru_cache(maxsize=8192)  # the block list is asked about every inviter's name; backlogs repeat names
+def lookalike_key(name: str) -> str:
+    """The name key with every letter that looks like a Latin one (Unicode's confusables) made that Latin letter,
+    before and after case-folding (a Greek capital epsilon looks like "E", its small letter like nothing Latin)."""
+    if name.isascii():
+        return " ".join(name_tokens(name))
+    table = _latin_lookalikes()
+    key = name_key("".join(table.get(c, c) for c in visible(name)))
+    return " ".join("".join(table.get(c, c) for c in key).casefold().split())
+
+
+def _first_and_last(key: str) -> tuple[str, ...]:
+    """A name key, and its first and last words when it has more than two."""
+    words = key.split()
+    return (key, f"{words[0]} {words[-1]}") if len(words) > 2 else (key,)
+
+
+@lru_cache(maxsize=1)
+def _latin_lookalikes() -> dict[str, str]:
+    """Non-ASCII character -> the ASCII letter Unicode's confusables data (as shipped by confusable-homoglyphs)
+    says it can be mistaken for. Read once, when a blocked or inviting name first has a non-ASCII letter."""
+    data = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
+    table = {}
+    for char, alikes in data.items():
+        if len(char) == 1 and not char.isascii():
+            letters = sorted(a["c"] for a in alikes if len(a["c"]) == 1 and a["c"].isascii() and a["c"].isalpha())
+            if letters:
+                table[char] = letters[0]
+    return table
 
 
 def profile_key(url: str) -> str | None:
@@ -57,6 +108,8 @@ class ContactBook:
     names: dict[str, str] = field(default_factory=dict)  # full name key -> source
     first_last: dict[tuple[str, str], str] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
+    # the names' lookalike_key, and that of their first and last words, -> source
+    lookalike_names: dict[str, str] = field(default_factory=dict)
 
     def add_email(self, address: str, source: str) -> None:
         if address and "@" in address:
@@ -69,6 +122,8 @@ class ContactBook:
         if not tokens:
             return
         self.names.setdefault(" ".join(tokens), source)
+        for key in _first_and_last(lookalike_key(name)):
+            self.lookalike_names.setdefault(key, source)
         if len(tokens) >= 2:
             self.first_last.setdefault((tokens[0], tokens[-1]), source)
 
@@ -84,7 +139,9 @@ class ContactBook:
         else:
             self.add_name(entry, source)
 
-    def match(self, person: Person) -> str | None:
+    def match(self, person: Person, lookalikes: bool = False) -> str | None:
+        """Why the person is in the book, or None. `lookalikes`: a name that only looks like one in the book
+        matches too (for the block list; a known contact is never matched that way)."""
         if person.email:
             address = person.email.lower()
             if address in self.emails:
@@ -104,12 +161,15 @@ class ContactBook:
                 return f"name {person.name!r} is in {self.names[full]}"
             if len(tokens) >= 2 and (tokens[0], tokens[-1]) in self.first_last:
                 return f"first and last name of {person.name!r} match {self.first_last[(tokens[0], tokens[-1])]}"
+            for alike in _first_and_last(lookalike_key(person.name)) if lookalikes else ():
+                if alike in self.lookalike_names:
+                    return f"name {person.name!r} looks like one in {self.lookalike_names[alike]}"
         return None
 
     def merged(self, other: "ContactBook") -> "ContactBook":
         """A new book with both books' entries (this one's sources win)."""
         out = ContactBook()
-        for attr in ("emails", "domains", "names", "first_last", "profiles"):
+        for attr in ("emails", "domains", "names", "first_last", "profiles", "lookalike_names"):
             getattr(out, attr).update(getattr(other, attr))
             getattr(out, attr).update(getattr(self, attr))
         return out

@@ -6,10 +6,10 @@ decides (decision, template) is data on the rule, overridable from config; the c
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from inboxbot import vocab
-from inboxbot.model import Decision, Evidence, Invitation, Kind
+from inboxbot.model import AuthResult, Decision, Evidence, Invitation, Kind, Person
 from inboxbot.parse.base import fold
 from inboxbot.policy.contacts import ContactBook
 
@@ -59,8 +59,9 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
     passes: list[str] = []
     if evidence.lookalike:
         failures.append(f"sender domain {evidence.lookalike} only looks like {evidence.network_domains[0]}")
-    trusted = [a for a in evidence.auth_results if not trusted_ids or a.authserv_id in {t.lower() for t in trusted_ids}]
-    header = trusted[0] if trusted else None
+    if evidence.repeated_headers:
+        failures.append(f"it has more than one {evidence.repeated_headers[0]} header")
+    header = _trusted_header(evidence, trusted_ids)
     dkim_ok = False
     if header is None:
         if require_dkim:
@@ -68,7 +69,7 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
         else:
             passes.append("not verified: no trusted Authentication-Results header")
     else:
-        network_pass = [d for d in header.dkim_pass if any(d == n or d.endswith("." + n) for n in evidence.dkim_domains)]
+        network_pass = _network_passes(header, evidence)
         if header.dmarc == "fail":
             failures.append(f"{header.authserv_id} reports dmarc=fail")
         if network_pass:
@@ -88,12 +89,44 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
     return (not failures), (failures or passes)
 
 
+def _trusted_header(evidence: Evidence, trusted_ids: tuple[str, ...]) -> AuthResult | None:
+    trusted = [a for a in evidence.auth_results if not trusted_ids or a.authserv_id in {t.lower() for t in trusted_ids}]
+    return trusted[0] if trusted else None
+
+
+def _network_passes(header: AuthResult, evidence: Evidence) -> list[str]:
+    return [d for d in header.dkim_pass if any(d == n or d.endswith("." + n) for n in evidence.dkim_domains)]
+
+
+def vouched_address(inv: Invitation, trusted_ids: tuple[str, ...] = (), require_dkim: bool = False) -> str | None:
+    """The inviter's address when the network itself vouches for it, else None: the message holds up, and the
+    header the address is in is covered by a signature of the network that the trusted Authentication-Results
+    header reports as passed (2011-2013 mail: the inviter's own From or Reply-To, sent through the network). An
+    address from the note, or one in a header nobody signed, is the sender's word only."""
+    person, evidence = inv.inviter, inv.evidence
+    if not person.email or not person.email_signed_by or evidence.claimed is None:
+        return None
+    header = _trusted_header(evidence, trusted_ids)
+    if header is None or not assess(evidence, trusted_ids, require_dkim)[0]:
+        return None
+    return person.email if set(_network_passes(header, evidence)) & set(person.email_signed_by) else None
+
+
+def identity(inv: Invitation, ctx: Context) -> Person:
+    """What identifies the inviter, for matching against contacts and the block list: the profile URL, the name
+    and only an address the network vouches for, never one the sender merely wrote."""
+    address = vouched_address(inv, ctx.trusted_authserv_ids, ctx.require_dkim)
+    return inv.inviter if address == inv.inviter.email else replace(inv.inviter, email=address)
+
+
 # --- the rules --------------------------------------------------------------------------------------------------
 
 class Forged(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
         if inv.evidence.claimed is None:
             return Check(False, "makes no network claim")
+        if inv.error:
+            return Check(True, f"claims {inv.evidence.claimed} but could not be read ({inv.error})")
         authentic, reasons = assess(inv.evidence, ctx.trusted_authserv_ids, ctx.require_dkim)
         if authentic:
             return Check(False, f"claims {inv.evidence.claimed} and holds up: " + "; ".join(reasons))
@@ -111,13 +144,13 @@ class NotAnInvitation(Rule):
 
 class Blocked(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        why = ctx.blocked.match(inv.inviter)
+        why = ctx.blocked.match(identity(inv, ctx), lookalikes=True)
         return Check(True, why) if why else Check(False, "not on the block list")
 
 
 class KnownContact(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        why = ctx.known.match(inv.inviter)
+        why = ctx.known.match(identity(inv, ctx))
         return Check(True, why) if why else Check(False, f"{inv.inviter.name or 'the inviter'} is not a known contact")
 
 
