@@ -165,8 +165,9 @@ def load_settings(path: str, *, need_account: bool = True) -> config.Settings:
 def make_composer(settings: config.Settings) -> Composer | None:
     if settings.replies.mode == "off":
         return None
-    return Composer(Owner(settings.owner.name, settings.owner.email), settings.path(settings.replies.templates),
-                    tuple(settings.replies.meeting_options))
+    owner = settings.owner
+    return Composer(Owner(owner.name, owner.email, owner.language, owner.location),
+                    settings.path(settings.replies.templates), settings.replies.meeting_options)
 
 
 def open_mailbox(settings: config.Settings):
@@ -595,5 +596,5 @@ def _show_draft(raw: bytes) -> str:
     import email
     from email.policy import default
     msg = email.message_from_bytes(raw, policy=default)
-    head = "\n".join(f"{h}: {msg[h]}" for h in ("To", "Subject", "X-Inboxbot-Decision") if msg[h])
+    head = "\n".join(f"{h}: {msg[h]}" for h in ("To", "Subject") if msg[h])
     return head + "\n\n" + msg.get_content().strip()

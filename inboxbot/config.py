@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from inboxbot.errors import ConfigError
-from inboxbot.model import TEMPLATES, Decision
+from inboxbot.model import LANGUAGES, TEMPLATES, Decision
 
 RULE_NAMES = ("forged", "not-an-invitation", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
               "claimed-acquaintance", "thin-connection", "stranger")
@@ -63,6 +63,22 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"must be a list of strings, got {_show(value)}")
     return tuple(value)
+
+
+def _meeting_options(value: Any) -> dict[str, tuple[str, ...]]:
+    """One list (the English options, as before) or a table of lists by language: {en = [...], de = [...]}."""
+    if isinstance(value, list):
+        return {"en": _str_list(value)} if value else {}
+    if not isinstance(value, dict):
+        raise ValueError(f'must be a list of strings or a table of them by language, like {{en = ["a coffee"]}}, '
+                         f"got {_show(value)}")
+    unknown = [k for k in value if k not in LANGUAGES]
+    if unknown:
+        raise ValueError(f"has no language {unknown[0]!r}; the languages are {', '.join(LANGUAGES)}")
+    empty = [k for k, v in value.items() if isinstance(v, list) and not v]
+    if empty:
+        raise ValueError(f"{empty[0]} must list at least one option")
+    return {k: _str_list(v) for k, v in value.items()}
 
 
 def _duration(value: Any) -> int:
@@ -129,7 +145,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "sent": (_str(), ""),
     },
     "state": {"database": (_str(allow_empty=False), DEFAULT_STATE)},
-    "owner": {"name": (_str(), ""), "email": (_str(), "")},
+    "owner": {"name": (_str(), ""), "email": (_str(), ""), "language": (_str(LANGUAGES), "en"),
+              "location": (_str(), "")},
     "policy": {
         "contacts": (_str_list, ()),
         "allow": (_str_list, ()),
@@ -147,7 +164,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "once_per_inviter_days": (_int(0, 36500), 90),
         "max_per_day": (_int(0, 100000), 20),
         "max_per_pass": (_int(0, 100000), 10),
-        "meeting_options": (_str_list, ("a coffee", "a meal", "a beer", "a phone call")),
+        "meeting_options": (_meeting_options, {}),  # by language; the built-in ones fill the gaps (compose.py)
+        "max_age_days": (_int(0, 36500), 30),
     },
     "smtp": {
         "host": (_str(), ""),

@@ -21,6 +21,7 @@ class Decision(str, Enum):
     IGNORE = "ignore"
 
 
+LANGUAGES = ("en", "de", "es", "fr", "pt", "it", "nl", "id")  # the built-in replies' languages (English at top level)
 TEMPLATES = ("where_did_we_meet", "confirm_meeting", "profile_question", "coffee_invite", "feedback", "open_question")
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from inboxbot import actions
-from inboxbot.compose import Composer, draft_digest
+from inboxbot.compose import Composer, draft_digest, too_old
 from inboxbot.config import Settings
 from inboxbot.faults import checkpoint
 from inboxbot.mail import Mailbox
@@ -184,6 +184,10 @@ class Replayer:
             return None
         if verdict.template == row["template"] and row["draft_message_id"]:
             return None  # that reply was made already
+        if too_old(inv.date, self.settings.replies.max_age_days):
+            self.notes.append(f"message {row['uid']}: no new reply, older than replies.max_age_days "
+                              f"({self.settings.replies.max_age_days})")
+            return None
         draft = self.composer.compose(inv, verdict)
         folder = self.mailbox.drafts_folder(self.folders.get("drafts", ""))
         found = self.mailbox.find_message_id(folder, draft.message_id)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator
 
 from inboxbot import actions, digest, history
-from inboxbot.compose import Composer, body_digest
+from inboxbot.compose import Composer, auto_replied, body_digest, too_old
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
 from inboxbot.faults import checkpoint
@@ -100,6 +100,7 @@ class PassReport:
     skipped: int = 0
     errors: int = 0
     sent: int = 0
+    too_old: int = 0  # invitations filed without a reply: older than replies.max_age_days
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
@@ -116,6 +117,8 @@ class PassReport:
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
         if self.sent:
             parts.append(f"{self.sent} sent")
+        if self.too_old:
+            parts.append(f"{self.too_old} left unanswered for age")
         if self.errors:
             parts.append(f"{self.errors} failed")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
@@ -440,7 +443,7 @@ class Worker:
             self._decided_copies.add((inv.message_id, record))
         key = inviter_key(inv)
         with self._stage("render"):
-            draft, remark = self._draft_for(inv, verdict, key, ref)
+            draft, remark = self._draft_for(inv, verdict, key, ref, report)
         send, why_not = self._may_send(inv, draft, report)
         if why_not:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
@@ -589,9 +592,12 @@ class Worker:
             with self._stages_lock:  # the writes behind a pass time their stages too
                 self._timings[name] += time.perf_counter() - started
 
-    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef):
+    def _draft_for(self, inv: Invitation, verdict: Verdict, key: str | None, ref: MessageRef, report: PassReport):
         if verdict.template is None or self.composer is None or self.settings.replies.mode == "off":
             return None, ""
+        if too_old(inv.date, self.settings.replies.max_age_days):
+            report.too_old += 1
+            return None, f"no reply: older than replies.max_age_days ({self.settings.replies.max_age_days})"
         days = self.settings.replies.once_per_inviter_days
         if days and key is not None and (key in self._drafted_inviters or self.ledger.replied_to(
                 self.name, key, time.time() - days * 86400, ref) is not None):
@@ -626,8 +632,9 @@ class Worker:
 
     def _send(self, ref: MessageRef, draft, report: PassReport) -> None:
         self.ledger.set_state(self.name, ref, SENDING)
+        raw = auto_replied(draft.raw)
         try:
-            self.sender.send(draft.raw, self.settings.owner.email, draft.to_address)
+            self.sender.send(raw, self.settings.owner.email, draft.to_address)
         except SendError as exc:
             log.error("%s: message %s: %s; the reply is saved as a draft instead", self.name, ref.uid, exc)
             uids = self.mailbox.append(self._drafts_folder(), [draft.raw], actions.DRAFT_FLAGS)
@@ -640,7 +647,7 @@ class Worker:
         log.info("%s: message %s: reply sent to %s", self.name, ref.uid, draft.to_address)
         sent = self.mailbox.sent_folder(self.folders.get("sent", ""))
         if sent:
-            self.mailbox.append(sent, [draft.raw], ("\\Seen",))
+            self.mailbox.append(sent, [raw], ("\\Seen",))
 
     def _drafts_folder(self) -> str:
         if self._drafts is None:

@@ -23,7 +23,7 @@ def test_demo_screens_the_sample_mailbox():
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "13 new · 3 accept · 6 ask · 1 feedback · 1 quarantine · 2 ignore" in out
-    assert "Invitations/Suspicious" in out and "Subject: " in out and "X-Inboxbot-Decision" in out
+    assert "Invitations/Suspicious" in out and "Subject: Reply to " in out and "X-Inboxbot" not in out
 
 
 def test_no_command_prints_help(capsys):

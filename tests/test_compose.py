@@ -36,10 +36,13 @@ def test_every_template_renders_a_specific_draft(template):
     draft = Composer(OWNER).compose(INV, verdict(template))
     msg = parsed(draft)
     assert msg["To"].addresses[0].addr_spec == "robin@example.net"  # no own address: to the owner, to paste
-    assert msg["In-Reply-To"] == "<n1@linkedin.com>" and msg["X-Inboxbot-Decision"] == f"ask; template={template}"
+    assert msg["In-Reply-To"] == "<n1@linkedin.com>" and not [h for h in msg.keys() if h.startswith("X-")]
     body = msg.get_content()
     assert body.startswith("[inboxbot] Ada Lovelace can only be reached on LinkedIn")
     assert "https://www.linkedin.com/in/ada" in body and "Hi Ada," in body and body.rstrip().endswith("Robin")
+    # the network's page for invitations, never the notification's one-click accept link
+    assert "https://www.linkedin.com/mynetwork/invitation-manager/" in body and "invite-accept" not in body
+    assert msg["Subject"].startswith("Reply to Ada Lovelace (LinkedIn): ")
 
 
 def test_specific_details_reach_the_text():
@@ -47,6 +50,9 @@ def test_specific_details_reach_the_text():
     assert "Lisbon meetup" in Composer(OWNER).compose(INV, verdict("confirm_meeting")).body
     coffee = Composer(OWNER, meeting_options=("a coffee", "a call")).compose(INV, verdict("coffee_invite")).body
     assert "a coffee or a call" in coffee
+    german = Composer(OWNER, meeting_options={"de": ("einen Tee", "einen Spaziergang")})
+    assert "Lust auf einen Tee oder einen Spaziergang?" in german.compose(replace(INV, language="de"),
+                                                                          verdict("coffee_invite")).body
 
 
 def test_only_the_vouched_address_gets_the_reply():
@@ -62,11 +68,13 @@ def test_only_the_vouched_address_gets_the_reply():
 
 def test_language_variants():
     de = replace(INV, language="de", note="Wir haben uns in Leipzig kennengelernt.")
-    assert parsed(Composer(OWNER).compose(de, verdict("confirm_meeting")))["Subject"].startswith("Schön, von Ihnen")
+    assert parsed(Composer(OWNER).compose(de, verdict("confirm_meeting")))["Subject"].endswith("(LinkedIn): Schön, von Ihnen zu hören")
     es = replace(INV, language="es")
-    assert "¿dónde nos conocimos?" in Composer(OWNER).compose(es, verdict("where_did_we_meet")).subject
-    fr = replace(INV, language="fr")  # no French variant: English
-    assert Composer(OWNER).compose(fr, verdict("where_did_we_meet")).subject.startswith("Thanks for the invitation")
+    assert "¿De qué nos conocemos?" in Composer(OWNER).compose(es, verdict("where_did_we_meet")).subject
+    fr = replace(INV, language="fr")
+    assert "où nous sommes-nous rencontrés ?" in Composer(OWNER).compose(fr, verdict("where_did_we_meet")).body
+    unknown = replace(INV, language="sv")  # no Swedish templates: the owner's language
+    assert "Wo" in Composer(replace(OWNER, language="de")).compose(unknown, verdict("where_did_we_meet")).subject
 
 
 def test_hostile_values_are_data():
@@ -78,12 +86,15 @@ def test_hostile_values_are_data():
     assert msg["Bcc"] is None and msg["X"] is None
     assert msg.get_content_type() == "text/plain" and not msg.is_multipart()
     assert msg["To"].addresses[0].addr_spec == "robin@example.net"  # not a valid address: to the owner
+    headline = replace(INV, note=None, inviter=replace(INV.inviter, headline="Engineer {{ 7*7 }} | {% raw %}"))
+    body = Composer(OWNER).compose(headline, verdict("profile_question")).body
+    assert "Engineer {{ 7*7 }} | {% raw %}" in body and "49" not in body
 
 
 def test_user_templates_override_by_name(tmp_path):
     (tmp_path / "where_did_we_meet.txt.j2").write_text("Subject: Hello {{ inviter.first_name }}\n\nMy own words.\n")
     draft = Composer(OWNER, tmp_path).compose(INV, verdict("where_did_we_meet"))
-    assert draft.subject == "Hello Ada" and draft.body.endswith("My own words.\n")
+    assert draft.subject.endswith(": Hello Ada") and draft.body.endswith("My own words.\n")
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -121,8 +132,9 @@ def test_a_drafts_fingerprint_survives_the_server_and_notices_an_edit():
     draft = Composer(OWNER).compose(replace(INV, note="Ça va? — naïve “quotes” " + "long line " * 20),
                                     verdict("profile_question"))
     assert draft_digest(draft.raw) == body_digest(draft.body)
-    served = draft.raw.replace(b"\n", b"\r\n")  # as an IMAP server hands it back
-    assert draft_digest(served) == body_digest(draft.body)
+    assert b"\n" not in draft.raw.replace(b"\r\n", b"")  # CRLF only: servers such as Cyrus refuse bare LF
+    stored = draft.raw.replace(b"\r\n", b"\n")  # as a Maildir keeps it
+    assert draft_digest(stored) == body_digest(draft.body)
     edited = parsed(draft)
     edited.set_content(edited.get_content() + "PS: see you Tuesday\n")
     assert draft_digest(edited.as_bytes()) != body_digest(draft.body)

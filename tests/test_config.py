@@ -97,3 +97,20 @@ def test_quiet_hours(tmp_path):
     assert config.in_range(9 * 60, (8 * 60, 17 * 60)) and not config.in_range(18 * 60, (8 * 60, 17 * 60))
     with pytest.raises(ConfigError, match='schedule.quiet_hours: must be a time range like "22:00-07:00"'):
         config.load(write(tmp_path, '[account]\ntype = "maildir"\n[schedule]\nquiet_hours = "late"\n'))
+
+
+def test_reply_languages_and_meeting_options(tmp_path):
+    base = '[account]\ntype = "maildir"\n[owner]\nemail = "me@example.com"\n'
+    s = config.load(write(tmp_path, base + 'language = "de"\nlocation = "Lisbon, Portugal"\n[replies]\n'
+                          'meeting_options = {de = ["einen Tee"], fr = ["un thé"]}\n'))
+    assert (s.owner.language, s.owner.location, s.replies.max_age_days) == ("de", "Lisbon, Portugal", 30)
+    assert s.replies.meeting_options == {"de": ("einen Tee",), "fr": ("un thé",)}
+    one_list = config.load(write(tmp_path, base + '[replies]\nmeeting_options = ["a tea", "a walk"]\n'))
+    assert one_list.replies.meeting_options == {"en": ("a tea", "a walk")}  # the old form: English
+    with pytest.raises(ConfigError) as bad:
+        config.load(write(tmp_path, base + 'language = "sv"\n[replies]\nmeeting_options = {sv = ["en fika"]}\n'
+                          "max_age_days = -1\n"))
+    text = str(bad.value)
+    assert "owner.language: must be one of 'en', 'de'" in text
+    assert "replies.meeting_options: has no language 'sv'; the languages are en, de, es, fr, pt, it, nl, id" in text
+    assert "replies.max_age_days: must be an integer between 0 and 36500, got -1" in text

@@ -74,7 +74,8 @@ def test_reply_contract(explained, lab):
 def test_template_syntax_in_the_message_stays_literal(explained, number):
     o = next(v for k, v in explained.items() if k.startswith(number))
     body = o["reply"]["body"]
-    assert "{{ 7*7 }}" in body and "49" not in body
+    assert "49" not in body
+    assert "{{ 7*7 }}" in body or number == "079"  # 079's is in the headline, which a reply citing the post omits
 
 
 def test_script_in_a_note_is_not_markup_in_the_draft(explained):

@@ -145,7 +145,7 @@ def test_several_accounts_one_broken(dovecot, tmp_path, monkeypatch, capsys):
         for name, user, extra in (("home", users[0], ""), ("broken", users[1], 'password_env = "WRONG_PASSWORD"\n'),
                                   ("work", users[2], '[accounts.folders]\nscreening = "Bot/Review"\n')))
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[owner]\nname = "Robin"\nemail = "robin@example.net"\n[state]\n'
+    cfg.write_text(f'[owner]\nname = "Robin"\nemail = "robin@example.net"\n[replies]\nmax_age_days = 0\n[state]\n'
                    f'database = "{tmp_path / "state.sqlite3"}"\n' + accounts)
     assert main(["once", "--config", str(cfg)]) == 2
     captured = capsys.readouterr()

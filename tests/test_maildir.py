@@ -35,6 +35,8 @@ block = ["deals@fastgrowth.example"]
 trusted_authserv_ids = ["mx.corpus.test"]
 [state]
 database = "{tmp_path / 'state.sqlite3'}"
+[replies]
+max_age_days = 0
 """)
     return root, cfg
 
@@ -61,6 +63,17 @@ def test_once_files_into_maildir_folders(maildir, capsys):
     assert len(drafts) == 3 and all("D" in d.get_flags() for d in drafts)
     subjects = sorted(email.message_from_bytes(d.as_bytes(), policy=default)["Subject"] for d in drafts)
     assert subjects[0].startswith("About your invitation")
+
+
+def test_old_invitations_are_filed_but_not_answered(maildir, capsys):
+    """replies.max_age_days (default 30): the corpus is years old, so nothing is drafted; everything is filed."""
+    root, cfg = maildir
+    cfg.write_text(cfg.read_text().replace("max_age_days = 0\n", ""))
+    assert main(["once", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "7 new · 1 accept · 1 ask · 2 feedback · 1 decline · 1 quarantine · 1 ignore · " \
+           "3 left unanswered for age" in out
+    assert folder(root, "Drafts") == [] and len(folder(root, "Invitations/Screening")) == 3
 
 
 def test_second_pass_and_dry_run(maildir, capsys):

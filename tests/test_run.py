@@ -17,6 +17,7 @@ def test_run_passes_on_schedule_and_stops_on_sigterm(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
                    f'email = "robin.castellano@example.net"\n[schedule]\ninterval = "1s"\n'
+                   f'[replies]\nmax_age_days = 0\n'
                    f'[security]\ntrusted_authserv_ids = ["mx.corpus.test"]\n'
                    f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n')
     proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "run", "--config", str(cfg)],

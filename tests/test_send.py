@@ -57,10 +57,13 @@ def test_sends_only_to_an_inviters_own_address_and_only_once(send_config, smtp, 
     mail_from, rcpts, raw = recorder.delivered[0]
     assert (mail_from, rcpts) == ("robin.castellano@example.net", ["elena@lumenbrand.example"])
     sent = email.message_from_bytes(raw, policy=default)
-    assert sent["Subject"].startswith("About your invitation") and sent["Auto-Submitted"] is None
-    assert len(folder_messages(client, "Sent")) == 1
+    # sent by inboxbot itself: an automatic reply (RFC 3834 section 5), in what left and in the Sent copy
+    assert sent["Subject"].startswith("About your invitation") and sent["Auto-Submitted"] == "auto-replied"
+    (copy,) = folder_messages(client, "Sent").values()
+    assert email.message_from_bytes(copy["raw"])["Auto-Submitted"] == "auto-replied"
     drafts = folder_messages(client, "Drafts")
     assert len(drafts) == 1 and b"Olivia" in next(iter(drafts.values()))["raw"]
+    assert email.message_from_bytes(next(iter(drafts.values()))["raw"])["Auto-Submitted"] is None  # the owner's
     assert main(["once", "--config", str(cfg)]) == 0
     assert len(recorder.delivered) == 1
 

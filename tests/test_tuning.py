@@ -52,6 +52,7 @@ def corpus_ledger(tmp_path):
         'contacts = ["contacts.vcf", "Connections.csv"]',
         f'contacts = ["{CORPUS / "contacts.vcf"}", "{CORPUS / "Connections.csv"}"]')
     text += f'\n[account]\ntype = "maildir"\npath = "{root}"\n[state]\ndatabase = "{tmp_path / "state.db"}"\n'
+    text += "[replies]\nmax_age_days = 0\n"  # the corpus is years old; these tests are about replays
     (tmp_path / "config.toml").write_text(text)
     assert main(["once", "--config", str(tmp_path / "config.toml")]) == 0
     return text, names, root
@@ -171,6 +172,19 @@ def test_replay_apply_moves_redrafts_and_is_idempotent(corpus_ledger, tmp_path, 
     assert COLLECTORS <= {names.get(i) for i in _maildir_ids(root, "Invitations/Screening")}
 
 
+def test_replay_honours_max_age_days(corpus_ledger, tmp_path, capsys):
+    """A replay that asks the collectors again files them back, but drafts nothing for years-old invitations."""
+    text, names, root = corpus_ledger
+    _replay_json(_variant(tmp_path, text, 'collectors = "ask"', 'collectors = "decline"'), capsys, "--apply")
+    drafts = _maildir_ids(root, "Drafts")
+    aged = tmp_path / "aged.toml"
+    aged.write_text(text.replace("max_age_days = 0", "max_age_days = 30"))
+    back = _replay_json(aged, capsys, "--apply")
+    assert len(back["changes"]) == 16 and sorted(_maildir_ids(root, "Drafts")) == sorted(drafts)
+    assert COLLECTORS <= {names.get(i) for i in _maildir_ids(root, "Invitations/Screening")}
+    assert len([n for n in back["notes"] if "older than replies.max_age_days (30)" in n]) == 16
+
+
 def test_replay_never_removes_a_draft_the_user_edited(corpus_ledger, tmp_path, capsys):
     text, names, root = corpus_ledger
     drafts = mailbox.Maildir(str(root / ".Drafts"), create=False)
@@ -215,8 +229,9 @@ def test_replay_apply_survives_a_crash(dovecot, imap_user, tmp_path, monkeypatch
     declined = folder_messages(client, "Invitations/Declined")
     assert len(declined) == 4 and len(folder_messages(client, "Invitations/Screening")) == 1
     drafts = [email.message_from_bytes(d["raw"]) for d in folder_messages(client, "Drafts").values()]
-    assert len(drafts) == 1 and drafts[0]["X-Inboxbot-Decision"] == "feedback; template=feedback"
     db = sqlite3.connect(tmp_path / "state.sqlite3")
+    assert len(drafts) == 1 and db.execute("SELECT decision, template FROM messages WHERE draft_message_id=?",
+                                           (drafts[0]["Message-ID"],)).fetchall() == [("feedback", "feedback")]
     assert db.execute("SELECT COUNT(*) FROM messages WHERE state != 'done'").fetchone()[0] == 0
     client.logout()
 
