@@ -19,16 +19,18 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Sequence
 
-from inboxbot import __version__, config, parse
+from inboxbot import __version__, answers, config, parse
 from inboxbot.compose import Composer, Owner
 from inboxbot.errors import ConfigError, InboxbotError, StateError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.parse.mime import INVISIBLE
 from inboxbot.policy.chain import Chain, build_chain
 from inboxbot.progress import Progress
+from inboxbot.store import Ledger
 from inboxbot.worker import PassReport, Worker
 
 log = logging.getLogger("inboxbot")
+UNFILED_EXIT = 3  # `once`: the pass ran, but the server cannot move mail safely and nothing was filed
 
 EPILOG = """\
 commands, in the order a new user needs them:
@@ -93,11 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     p = command("explain", cmd_explain, "parse and screen saved messages without any network access")
     p.add_argument("--json", action="store_true", help="one JSON object per message, per line")
     p.add_argument("files", nargs="+", metavar="EML", help="saved messages (.eml)")
-    command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p = command("check-config", cmd_check_config, "validate the config file and list every problem")
+    p.add_argument("--online", action="store_true",
+                   help="then log in to each IMAP account and show the real folder names and how mail is moved there")
     p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an account has had no successful pass for 3 intervals (for health checks)")
+    p = command("pending", cmd_pending, "the invitations inboxbot asked about that have not been answered, with "
+                                        "their age")
+    p.add_argument("--account", metavar="NAME", help="only this account")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
     p = command("replay", cmd_replay, "screen the invitations already in the state database again under this config "
                                       "and show what would change (no server needed)")
@@ -184,7 +192,7 @@ def open_mailbox(settings: config.Settings):
                                              if account.tls_ca_file else None)
         box = ImapMailbox(account.host, account.port, account.security, account.username, secret,
                           timeout=account.timeout, oauth2_mechanism=account.oauth2_mechanism if oauth2 else None,
-                          ssl_context=context)
+                          ssl_context=context, copy_without_move=account.copy_without_move)
     box.open()
     return box
 
@@ -271,6 +279,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         where = (f"maildir {account.path(a.path)}" if a.type == "maildir"
                  else f"imap {a.username}@{a.host}:{a.port} ({a.security}, {a.auth})")
         print(f"  account {a.name!r}: {where}; {len(account.policy.contacts)} contact file(s)")
+        if getattr(args, "online", False) and a.type == "imap":
+            mailbox = open_mailbox(account)
+            try:
+                print(mailbox.describe(dict(account.folders.values)))
+            finally:
+                mailbox.close()
     return 0
 
 
@@ -285,15 +299,19 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 def _once(args: argparse.Namespace, accounts, chains: list[Chain], composer: Composer | None) -> int:
     if len(accounts) == 1:
-        print_report(run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run))
-        return 0
+        report = run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run)
+        print_report(report)
+        return UNFILED_EXIT if report.unfiled and not args.dry_run else 0
     # several accounts: concurrently, so that one slow or broken account holds up nobody
     with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
         futures = [pool.submit(run_one_pass, a, c, composer, dry_run=args.dry_run) for a, c in zip(accounts, chains)]
     status = 0
     for account, future in zip(accounts, futures):
         try:
-            print_report(future.result())
+            report = future.result()
+            print_report(report)
+            if report.unfiled and not args.dry_run:
+                status = status or UNFILED_EXIT
         except InboxbotError as exc:
             status = exc.exit_code
             print(f"{account.account.name}: failed: {exc}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
@@ -471,6 +489,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     chain = build_chain(settings)
     composer = make_composer(settings)
     status = 0
+    ledger = _existing_ledger(settings)  # to show which invitation an answer belongs to
+    accounts = [(a.account.name, a.folders.values["screening"], a.owner.email) for a in settings.accounts]
     for name in args.files:
         try:
             raw = Path(name).read_bytes()
@@ -482,8 +502,32 @@ def cmd_explain(args: argparse.Namespace) -> int:
         inv = parse.parse(raw)
         verdict = chain.screen(inv)
         record = explain_record(name, inv, verdict, chain, composer)
-        print(json.dumps(record, ensure_ascii=False) if args.json else explain_text(record))
+        extra = answers.explained(raw, inv, record["authentic"], ledger, accounts)
+        record.update(extra)
+        print(json.dumps(record, ensure_ascii=False) if args.json else
+              "\n".join([explain_text(record)] + answers.explained_text(record)))
+    if ledger is not None:
+        ledger.close()
     return status
+
+
+def _existing_ledger(settings: config.Settings) -> Ledger | None:
+    """The state database, when a pass has made one (explain and pending only read it; they never create it)."""
+    path = settings.path(settings.state.database)
+    return Ledger(path) if path.exists() else None
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, need_account=False)
+    entries = []
+    for account in _chosen_accounts(settings, args.account):
+        ledger = _existing_ledger(account)
+        if ledger is not None:
+            folders = account.folders.values
+            entries += answers.pending(ledger, account.account.name, {folders["accept"], folders["declined"]})
+            ledger.close()
+    print(json.dumps(entries, indent=2, ensure_ascii=False) if args.json else answers.render_pending(entries))
+    return 0
 
 
 def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain, composer: Composer | None) -> dict:
@@ -566,7 +610,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.copytree(Path(demo) / "mailbox", work / "Maildir")
             for sub in ("cur", "new", "tmp"):  # packaging drops empty folders
                 (work / "Maildir" / sub).mkdir(exist_ok=True)
-            for extra in ("contacts.vcf",):
+            for extra in ("contacts.vcf", "answer.eml"):
                 shutil.copy(Path(demo) / extra, work / extra)
             text = (Path(demo) / "config.toml").read_text(encoding="utf-8")
         (work / "config.toml").write_text(text, encoding="utf-8")
@@ -582,6 +626,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("-" * 72)
             print(_show_draft(path.read_bytes()))
         print("-" * 72)
+        _demo_answer(work, settings, chain, composer)
         print("\nNext: copy config.example.toml, point it at your mailbox, and try "
               "`inboxbot once --dry-run --config FILE`.")
         if args.keep:
@@ -590,6 +635,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo_answer(work: Path, settings: config.Settings, chain: Chain, composer: Composer | None) -> None:
+    """The demo's second act: an inviter answers the question, and the answer lands beside the invitation."""
+    from inboxbot.status import account_status
+    (work / "answer.eml").replace(work / "Maildir" / "new" / "1700000014.demo-answer.inboxbot")
+    print("\nA few days later, Olivia Brandt answers the question in a LinkedIn message. The next pass:\n")
+    print_report(run_one_pass(settings.accounts[0], chain, composer))
+    status = account_status(settings, settings.accounts[0])
+    for answer in status["answers"]:
+        print(f"\n{answer['line']}\n(filed beside the invitation in {answer['folder']}, flagged; "
+              f"{status['pending']} other invitation(s) still wait for an answer: `inboxbot pending`)")
 
 
 def _show_draft(raw: bytes) -> str:

@@ -134,6 +134,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "oauth2_client_secret_env": (_str(), "INBOXBOT_OAUTH2_CLIENT_SECRET"),
         "oauth2_mechanism": (_str(("XOAUTH2", "OAUTHBEARER")), "XOAUTH2"),
         "token_command": (_str(), ""),
+        "copy_without_move": (_bool, False),
     },
     "folders": {
         "inbox": (_str(allow_empty=False), "INBOX"),
@@ -166,6 +167,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "max_per_pass": (_int(0, 100000), 10),
         "meeting_options": (_meeting_options, {}),  # by language; the built-in ones fill the gaps (compose.py)
         "max_age_days": (_int(0, 36500), 30),
+        "give_up_after_days": (_int(0, 36500), 0),
     },
     "smtp": {
         "host": (_str(), ""),

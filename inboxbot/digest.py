@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from email.utils import formataddr, formatdate
 
+from inboxbot import answers
 from inboxbot.store import DISCARDED, SENT, Ledger, invitation_from_json
 from inboxbot.status import draft_outcomes
 
@@ -46,7 +47,8 @@ def mark_sent(ledger: Ledger, account: str, until: float) -> None:
 
 
 def build(ledger: Ledger, account: str, since: float, until: float, owner_name: str, owner_email: str,
-          every: str) -> Digest:
+          every: str, resolved: tuple[str, ...] = ()) -> Digest:
+    """`resolved`: the folders where an invitation counts as decided (Accept, Declined), for "still waiting"."""
     decisions: Counter = Counter()
     accepted: list[str] = []
     for row in ledger.rows("SELECT decision, invitation, inviter_key FROM messages WHERE account=? AND first_seen >= ? "
@@ -73,6 +75,13 @@ def build(ledger: Ledger, account: str, since: float, until: float, owner_name: 
     if accepted or taught:
         lines += ["", "Accepted:"] + [f"  - {name}" for name in accepted]
         lines += [f"  - {name} (you moved their invitation to Accept)" for name in taught]
+    answered = [answers.answer_line(r) for r in ledger.answers_since(account, since) if r["received"] < until]
+    if answered:
+        lines += ["", f"Answered this {word}:"] + [f"  - {line}" for line in answered]
+    unanswered = answers.pending(ledger, account, set(resolved), until)
+    if unanswered:
+        lines += ["", "Still waiting for an answer:"] + [
+            f"  - {e['inviter']} ({e['network'] or '-'}), asked {e['age_days']} day(s) ago" for e in unanswered]
     lines += ["", "-- ", "Sent by inboxbot to its owner. Switch it off with [digest] every = \"off\"."]
     body = "\n".join(lines) + "\n"
     domain = owner_email.rpartition("@")[2] or "inboxbot.invalid"

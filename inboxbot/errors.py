@@ -41,6 +41,13 @@ class AuthenticationFailed(MailboxError):
     hint = "Check account.username and the stored password (`inboxbot set-password --config FILE`)."
 
 
+class ServerBusy(MailboxError):
+    """The server refused the login for a reason that passes (RFC 5530 [LIMIT], [UNAVAILABLE], [INUSE])."""
+
+    hint = ("The server limits connections per user or is busy; inboxbot tries again shortly. If this keeps "
+            "happening, close other mail clients or raise the server's connection limit.")
+
+
 class TemplateError(InboxbotError):
     hint = "Fix the template named above, or remove it from replies.templates to use the built-in one."
 

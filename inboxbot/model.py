@@ -145,3 +145,27 @@ class Draft:
     raw: bytes
     to_address: str = ""  # the bare recipient address
     to_inviter: bool = False  # addressed to the inviter (sendable), not to the owner for pasting
+
+
+@dataclass(frozen=True)
+class NetworkMessage:
+    """A network's notification that a member wrote to the owner ("Jane Doe sent you a message"), read out of a
+    message that parse/ found to be the network's but no invitation (parse/messages.py)."""
+
+    network: str
+    sender: Person  # as the network shows them: name, headline, profile link
+    text: str | None  # what they wrote, greeting and sign-off dropped
+    language: str | None = None
+    why: str = ""  # what made it a message notification
+    doubts: tuple[str, ...] = ()  # what could not be read (no sender, no text): such a message is not matched
+
+
+@dataclass(frozen=True)
+class AnswerReading:
+    """What an inviter's answer says (answers.read_answer). `intent` uses the note reader's words: claim, purposeful,
+    pitch, recruiter, compliment, generic."""
+
+    intent: str
+    summary: str  # for people: 'confirms a meeting or tie: "we met at the Lyon conference"'
+    advice: str  # "consider accepting", ... -- the owner decides, inboxbot never accepts
+    quote: str | None = None  # the sentence of the answer that carries what was read in it

@@ -5,12 +5,13 @@ import json
 import time
 from datetime import datetime
 
-from inboxbot import instance
+from inboxbot import answers, instance
 from inboxbot.config import Settings
 from inboxbot.errors import StateError
 from inboxbot.store import DISCARDED, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
+ANSWERS_SHOWN_DAYS = 14  # answers received this recently are listed
 
 
 def _when(ts: float | None) -> str | None:
@@ -38,7 +39,8 @@ def account_status(settings: Settings, account: Settings) -> dict:
     path = settings.path(settings.state.database)
     out: dict = {"account": name, "last_pass": None, "last_success": None, "last_error": None, "next_pass": None,
                  "failed_messages": 0, "filed_for_review_7d": 0, "drafts_today": 0, "sent_today": 0,
-                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "healthy": False}
+                 "drafts_by_template": {}, "learned": {"contact": 0, "block": 0}, "answers": [], "pending": 0,
+                 "healthy": False, "unfiled_last_time": 0}
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
@@ -80,7 +82,19 @@ def account_status(settings: Settings, account: Settings) -> dict:
         out["drafts_by_template"] = draft_outcomes(ledger, name)
         for row in ledger.rows("SELECT action, COUNT(*) FROM learned WHERE account=? GROUP BY action", name):
             out["learned"][row[0]] = row[1]
+        out["answers"] = [{"inviter": r["sender"], "via": r["via"], "intent": r["intent"], "summary": r["summary"],
+                           "advice": r["advice"], "folder": r["filed_to"], "at": _when(r["received"]),
+                           "line": answers.answer_line(r)}
+                          for r in ledger.answers_since(name, time.time() - ANSWERS_SHOWN_DAYS * 86400)]
+        folders = account.folders.values
+        out["pending"] = len(answers.pending(ledger, name, {folders["accept"], folders["declined"]}))
         out["healthy"] = bool(last_ok and time.time() - last_ok <= HEALTHY_INTERVALS * account.schedule.interval)
+        # a server that cannot move mail safely: what the last pass with new mail left unfiled
+        decided = next(ledger.rows("SELECT counts FROM passes WHERE account=? AND finished IS NOT NULL AND counts "
+                                   "NOT IN ('{}', 'null') ORDER BY id DESC LIMIT 1", name), None)
+        out["unfiled_last_time"] = json.loads(decided["counts"]).get("unfiled", 0) if decided else 0
+        if out["unfiled_last_time"]:
+            out["healthy"] = False
     finally:
         ledger.close()
     noted = ((instance.holder(path) or {}).get("errors") or {}).get(name)  # what the ledger could not take
@@ -102,6 +116,10 @@ def render(statuses: list[dict]) -> str:
         else:
             lines.append("  last pass:     none yet")
         lines.append(f"  last success:  {s['last_success'] or 'never'}")
+        if s["unfiled_last_time"]:
+            lines.append(f"  NOT FILING:    the server cannot move mail safely (no MOVE, no UIDPLUS): "
+                         f"{s['unfiled_last_time']} message(s) of the last pass with new mail stay in the inbox; "
+                         "see account.copy_without_move")
         if s["last_error"]:
             lines.append(f"  last error:    {s['last_error']['message']}" +
                          (f" ({s['last_error']['at']})" if s["last_error"].get("at") else ""))
@@ -113,6 +131,10 @@ def render(statuses: list[dict]) -> str:
             rate = f"{d['acceptance']:.0%} sent" if d["acceptance"] is not None else "no outcome yet"
             lines.append(f"  drafts {template + ':':<19} {d['made']} made: {d['waiting']} waiting, {d[SENT]} sent by you, "
                          f"{d[DISCARDED]} discarded" + (f", {d[REMOVED]} removed" if d[REMOVED] else "") + f" ({rate})")
+        for answer in s.get("answers", ()):
+            lines.append(f"  answered:      {answer['line']}")
+        if s.get("pending"):
+            lines.append(f"  waiting:       {s['pending']} invitation(s) asked and not answered (see `inboxbot pending`)")
         learned = s["learned"]
         if learned["contact"] or learned["block"]:
             lines.append(f"  learned:       {learned['contact']} contact(s), {learned['block']} blocked "

@@ -23,7 +23,7 @@ from inboxbot.errors import StateError
 from inboxbot.faults import checkpoint
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, MessageRef, Person, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS learned (
 CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL NOT NULL, finished REAL,
     counts TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS answers (
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL,
+    message_id TEXT, invitation INTEGER NOT NULL, via TEXT NOT NULL, sender TEXT, text TEXT, language TEXT,
+    intent TEXT, summary TEXT, advice TEXT, filed_to TEXT, received REAL NOT NULL,
+    PRIMARY KEY (account, folder, uidvalidity, uid));
+CREATE INDEX IF NOT EXISTS answers_by_invitation ON answers (account, invitation);
 """
 # columns added since schema 1, for ledgers written by an older inboxbot
 _ADDED_COLUMNS = {2: ("location TEXT", "draft_uid TEXT", "draft_folder TEXT", "draft_to TEXT", "draft_digest TEXT",
@@ -301,6 +307,43 @@ class Ledger:
             " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(account, ANSWERED_BEFORE, message_id, message_id, key, record, DONE, reply, folder, folder, when, when)
              for message_id, key, record, folder, when, reply in answered])
+
+    # --- answers to the replies (answers.py) ---------------------------------------------------------------------
+
+    def asked(self, account: str) -> list[sqlite3.Row]:
+        """The invitations answered with a question (a draft or a sent reply). A draft the ledger takes for discarded
+        counts too: a mail program that sends under a new Message-ID looks the same, and the inviter may answer."""
+        return self.db.execute("SELECT * FROM messages WHERE account=? AND decision IN ('ask', 'feedback') AND "
+                               "draft_message_id IS NOT NULL AND state=? ORDER BY id", (account, DONE)).fetchall()
+
+    def record_answer(self, account: str, ref: MessageRef, message_id: str | None, answer: Any) -> None:
+        """Link an answer (answers.Answer) to the invitation it answers; recorded before it is filed."""
+        reading = answer.reading
+        self.db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (account, ref.folder, ref.uidvalidity, ref.uid, message_id, answer.invitation_id, answer.via,
+                         answer.sender, answer.text, answer.language, reading.intent, reading.summary, reading.advice,
+                         answer.folder, time.time()))
+
+    def answer_by_message_id(self, message_id: str) -> sqlite3.Row | None:
+        """An answer recorded under this Message-ID (any account), with its invitation's row as inv_*."""
+        return self.db.execute("SELECT a.*, m.invitation AS inv_record, m.location AS inv_location, m.first_seen AS "
+                               "inv_first_seen, m.message_id AS inv_message_id FROM answers a JOIN messages m ON "
+                               "m.id=a.invitation WHERE a.message_id=? ORDER BY a.received DESC LIMIT 1",
+                               (message_id,)).fetchone()
+
+    def answers_since(self, account: str, since: float) -> list[sqlite3.Row]:
+        """Answers received since `since`, newest first, one per invitation (its latest)."""
+        return self.db.execute("SELECT a.*, m.invitation AS inv_record, m.location AS inv_location FROM answers a "
+                               "JOIN messages m ON m.id=a.invitation WHERE a.account=? AND a.received >= ? AND "
+                               "a.received = (SELECT max(b.received) FROM answers b WHERE b.account=a.account AND "
+                               "b.invitation=a.invitation) ORDER BY a.received DESC", (account, since)).fetchall()
+
+    def unanswered(self, account: str) -> list[sqlite3.Row]:
+        """The invitations asked (see `asked`) that no answer is linked to, oldest first."""
+        return self.db.execute("SELECT m.* FROM messages m WHERE m.account=? AND m.decision IN ('ask', 'feedback') "
+                               "AND m.draft_message_id IS NOT NULL AND m.state=? AND NOT EXISTS (SELECT 1 FROM "
+                               "answers a WHERE a.account=m.account AND a.invitation=m.id) ORDER BY m.first_seen",
+                               (account, DONE)).fetchall()
 
     # --- replay ------------------------------------------------------------------------------------------------
 

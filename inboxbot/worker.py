@@ -14,10 +14,10 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Generator
 
-from inboxbot import actions, digest, history
+from inboxbot import actions, answers, digest, history
 from inboxbot.compose import Composer, auto_replied, body_digest, too_old
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -41,6 +41,7 @@ WRITE_BATCHES = 25  # decided messages are applied this many fetch batches at a 
 WRITE_BEHIND_BATCHES = 3  # behind the pass, from this many on, as soon as the writes before are done
 READ_AHEAD_FROM = 5  # batches of new mail from which a second connection reads ahead (a backlog, not a poll)
 REPORT_ROWS = 2000  # rows kept for the printed table of one pass; memory must not grow with the backlog
+_TOLD_CANNOT_REMOVE: set[str] = set()  # accounts whose server cannot remove one message: said once per process
 
 
 class _WritesBehind:
@@ -101,6 +102,7 @@ class PassReport:
     errors: int = 0
     sent: int = 0
     too_old: int = 0  # invitations filed without a reply: older than replies.max_age_days
+    unfiled: int = 0  # messages that stay in the inbox because the server cannot move mail safely
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: fetch, parse, screen, ...
 
@@ -113,7 +115,7 @@ class PassReport:
         new = sum(self.counts.values())
         if new == 0:
             return f"{self.account}: nothing new" + (" (dry run)" if self.dry_run else "")
-        order = ["accept", "ask", "feedback", "decline", "quarantine", "ignore"]
+        order = ["accept", "ask", "feedback", "answer", "decline", "quarantine", "ignore"]
         parts = [f"{new} new"] + [f"{self.counts[d]} {d}" for d in order if self.counts[d]]
         if self.sent:
             parts.append(f"{self.sent} sent")
@@ -121,6 +123,8 @@ class PassReport:
             parts.append(f"{self.too_old} left unanswered for age")
         if self.errors:
             parts.append(f"{self.errors} failed")
+        if self.unfiled:
+            parts.append(f"{self.unfiled} left in the inbox unfiled (the server cannot move mail safely)")
         return f"{self.account}: " + " · ".join(parts) + (" (dry run: nothing changed)" if self.dry_run else "")
 
 
@@ -161,23 +165,27 @@ class Worker:
         self._stages_lock = threading.Lock()
         self._sent_before_pass: int | None = None  # replies sent today before this pass (for max_per_day)
         self._sends_planned = 0
+        self._asked: answers.Asked | None = None  # the invitations asked, for recognising answers; once a pass
 
     # --- the pass ------------------------------------------------------------------------------------------------
 
     def run_pass(self, dry_run: bool = False) -> PassReport:
         started = time.monotonic()
         report = PassReport(self.name, dry_run)
+        self._asked = None
         inbox = self.folders["inbox"]
         pass_id = None if dry_run else self.ledger.start_pass(self.name)
         error = None
         batches = None
         try:
             validity, uidnext = self.mailbox.peek(inbox)
+            self._say_if_mail_cannot_be_moved()
             last, reset = self.ledger.last_uid(self.name, inbox, validity)
             learner = Learner(self.name, self.mailbox, self.ledger, self.settings)
             digest_from = None if dry_run else digest.due(self.ledger, self.name, self.settings.digest.every)
+            overdue = [] if dry_run else self._overdue()
             if uidnext is not None and not reset and uidnext - 1 <= last and digest_from is None and \
-                    not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()):
+                    not self.ledger.unfinished(self.name, inbox) and (dry_run or not learner.due()) and not overdue:
                 return report  # the idle poll: one round trip, whatever the size of the inbox
             if not dry_run and self.ledger.needs_rebuild(self.name):  # before learning: it reads these records
                 history.rebuild(self.name, self.mailbox, self.ledger, self.settings, inviter_key)
@@ -223,6 +231,8 @@ class Worker:
                 self._flush(report, inbox, validity, high, last)
             self._stop_writing_behind()
             progress.finish()
+            if overdue:
+                self._give_up(overdue)
             if digest_from is not None:
                 self._digest(digest_from)
         except InboxbotError as exc:
@@ -238,8 +248,30 @@ class Worker:
             report.seconds = time.monotonic() - started
             report.timings = dict(self._timings)
             if pass_id is not None:
-                self.ledger.finish_pass(pass_id, dict(report.counts), error)
+                unfiled = {"unfiled": report.unfiled} if report.unfiled else {}  # `status` tells
+                self.ledger.finish_pass(pass_id, dict(report.counts, **unfiled), error)
         return report
+
+    @property
+    def _files_nothing(self) -> bool:
+        """A server with neither MOVE nor UIDPLUS cannot remove one message without expunging the whole folder
+        (and with it whatever the user marked \\Deleted): then nothing is filed, unless the user asked for copies
+        (account.copy_without_move)."""
+        return not self.mailbox.can_remove and not self.settings.account.copy_without_move
+
+    def _say_if_mail_cannot_be_moved(self) -> None:
+        if self.mailbox.can_remove or self.name in _TOLD_CANNOT_REMOVE:
+            return
+        _TOLD_CANNOT_REMOVE.add(self.name)
+        if self._files_nothing:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS, so inboxbot cannot move mail safely "
+                        "(removing one message would expunge the whole folder, with anything you marked deleted): "
+                        "it files nothing, marks screened mail with the keyword %s and still saves drafts. Set "
+                        "account.copy_without_move = true to have invitations copied into their folders (the "
+                        "originals stay in the inbox), or use a server with MOVE or UIDPLUS", self.name, KEYWORD)
+        else:
+            log.warning("%s: the server offers neither MOVE nor UIDPLUS: as account.copy_without_move asks, "
+                        "invitations are copied into their folders and the originals stay in the inbox", self.name)
 
     def _new_batches(self, inbox: str, last: int, known: frozenset[str], uidnext: int | None,
                      others_ignored: bool) -> Generator[tuple[list[RawMessage], Fetched | None], None, None]:
@@ -293,7 +325,8 @@ class Worker:
         """Append the digest of the period that ended; once, even across a crash (its Message-ID is fixed)."""
         until = time.time()
         owner = self.settings.owner
-        made = digest.build(self.ledger, self.name, since, until, owner.name, owner.email, self.settings.digest.every)
+        made = digest.build(self.ledger, self.name, since, until, owner.name, owner.email, self.settings.digest.every,
+                            (self.folders["accept"], self.folders["declined"]))
         folder = self.settings.digest.folder or self.folders["inbox"]
         if not self.mailbox.find_message_id(folder, made.message_id):
             self.mailbox.append(folder, [made.raw], ())
@@ -333,7 +366,8 @@ class Worker:
                 report.skipped += 1
             elif KEYWORD in raw.flags and row is None:
                 report.skipped += 1  # screened in an earlier life of this ledger, or by another instance
-            elif others_ignored and row is None and raw.ref.uid not in fetched.claimed:
+            elif others_ignored and row is None and raw.ref.uid not in fetched.claimed and \
+                    not self._asked_index().wants_headers(raw.raw):  # an email answer is read whole
                 self._record_not_from_a_network(raw, report)
                 passed_over.append(raw.ref.uid)
             else:
@@ -441,6 +475,10 @@ class Worker:
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
             self._decided_copies.add((inv.message_id, record))
+        asked = self._asked_index()
+        answer = asked.recognise(raw.raw, inv, self.chain.authentic(inv)) if asked.rows else None
+        if answer is not None:
+            return self._decide_answer(raw, row, inv, answer, record, report)
         key = inviter_key(inv)
         with self._stage("render"):
             draft, remark = self._draft_for(inv, verdict, key, ref, report)
@@ -449,6 +487,9 @@ class Worker:
             remark = "; ".join(x for x in (remark, f"drafted, not sent: {why_not}") if x)
         plan = actions.plan(verdict.decision, self.folders, draft, keywords=self.mailbox.supports_keywords,
                             remark=remark, send=send)
+        if plan.folder and self._files_nothing:
+            plan = replace(plan, folder=None, flags=(KEYWORD,))
+            report.unfiled += 1
         if send and report.dry_run:
             report.sent += 1  # what would be sent; a real pass counts what the server accepted
         reason = verdict.reasons[0] if verdict.reasons else ""
@@ -460,6 +501,57 @@ class Worker:
                  extra={"decision": verdict.decision.value, "uid": ref.uid})
         unreadable = inv.error and verdict.decision is not Decision.QUARANTINE  # one that claims a network is filed
         return _Item(ref, row, inv, verdict, key, plan, "unreadable" if unreadable else "act", record)
+
+    def _asked_index(self) -> answers.Asked:
+        if self._asked is None:
+            self._asked = answers.Asked.load(self.ledger, self.name, self.folders["screening"],
+                                             self.settings.owner.email)
+        return self._asked
+
+    def _decide_answer(self, raw: RawMessage, row, inv: Invitation, answer: answers.Answer, record: str,
+                       report: PassReport) -> "_Item":
+        """An inviter's answer: filed beside the invitation it answers, flagged for the owner."""
+        keyword = (KEYWORD,) if self.mailbox.supports_keywords else ()
+        plan = actions.Plan(Decision.ASK, answer.folder, keyword + ("\\Flagged",), None,
+                            remark=f"answers the invitation of {answer.sender}")
+        report.counts["answer"] += 1
+        report.add(Handled(raw.ref.uid, answer.sender, answer.via, "answer", "-", answer.folder, plan.describe(),
+                           f"{answer.reading.summary} — {answer.reading.advice}"))
+        log.info("%s: message %s is %s's answer (%s) → %s", self.name, raw.ref.uid, answer.sender,
+                 answer.reading.summary, answer.folder, extra={"decision": "answer", "uid": raw.ref.uid})
+        return _Item(raw.ref, row, inv, None, None, plan, "act", record, answer)
+
+    def _overdue(self) -> list:
+        """The invitations asked longer ago than replies.give_up_after_days and never answered (none when off)."""
+        days = self.settings.replies.give_up_after_days
+        if not days:
+            return []
+        return answers.overdue(self.ledger.unanswered(self.name), days,
+                               {self.folders["declined"], self.folders["accept"]})
+
+    def _give_up(self, rows: list) -> None:
+        """Move the overdue invitations to Declined. Their new place is recorded first: the Declined folder then
+        does not teach that the owner blocked them."""
+        declined = self.folders["declined"]
+        days = self.settings.replies.give_up_after_days
+        for row in rows:
+            folder = row["location"] or row["target_folder"]
+            found = self.mailbox.find_message_id(folder, row["message_id"]) if row["message_id"] else []
+            if not found:
+                continue  # moved by the owner meanwhile: the learner records where to
+            if declined not in self._created:
+                self.mailbox.ensure_folder(declined)
+                self._created.add(declined)
+            with self.ledger.transaction():
+                self.ledger.set_location(self.name, row["id"], declined)
+            try:
+                self.mailbox.move(folder, found[:1], declined)
+            except MailboxError:
+                with self.ledger.transaction():
+                    self.ledger.set_location(self.name, row["id"], folder)
+                raise
+            log.info("%s: no answer from %s in %d days: their invitation moves to %s", self.name,
+                     answers.inviter_name(row), days, declined)
 
     def _apply_batch(self, items: list["_Item"], report: PassReport) -> None:
         """Record, then reply, then flag, then move — each step for the whole batch at once, each recorded."""
@@ -480,6 +572,8 @@ class Worker:
                                      target_folder=it.plan.folder,
                                      draft_message_id=it.plan.draft.message_id if it.plan.draft else None,
                                      record=it.record)
+                if it.answer is not None:
+                    self.ledger.record_answer(self.name, ref, it.inv.message_id, it.answer)
         acting = [it for it in items if it.kind == "act"]
         acting = self._replies(acting, report)
         inbox = self.folders["inbox"]
@@ -500,11 +594,27 @@ class Worker:
                 with self._stage("imap writes"):
                     self.mailbox.ensure_folder(folder)
                 self._created.add(folder)
-            failed = self._each(group, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
+            copied = self._copied_before(folder, group)
+            # (copies without removal, account.copy_without_move: nothing is left to do for those)
+            failed = self._each(copied, lambda g: self.mailbox.delete(inbox, _uids(g)), report) \
+                if copied and self.mailbox.can_remove else []
+            rest = [it for it in group if it not in copied]
+            if rest:
+                failed += self._each(rest, lambda g, f=folder: self.mailbox.move(inbox, _uids(g), f), report)
             acting = [it for it in acting if it not in failed]
             checkpoint("after-move")  # some folders filed, the ledger does not know yet
         with self._stage("ledger"), self.ledger.transaction():
             self.ledger.filed(self.name, [it.ref for it in acting])
+
+    def _copied_before(self, folder: str, group: list["_Item"]) -> list["_Item"]:
+        """Without MOVE a message is filed by UID COPY, then UID EXPUNGE: a pass cut between the two left the copy
+        in the folder and the original in the inbox. Those of the messages resumed from such a pass whose
+        Message-ID the folder already holds: they are only to be removed from the inbox, not copied again."""
+        if self.mailbox.moves_atomically:
+            return []
+        with self._stage("imap writes"):
+            return [it for it in group if it.row is not None and it.inv.message_id
+                    and self.mailbox.find_message_id(folder, it.inv.message_id)]
 
     def _replies(self, items: list["_Item"], report: PassReport) -> list["_Item"]:
         """Send what is to be sent, append every draft (one MULTIAPPEND for the batch); returns the items that
@@ -676,6 +786,7 @@ class _Item:
     plan: actions.Plan | None
     kind: str  # "act", "duplicate" (answered before under another UID) or "unreadable"
     record: str  # the invitation as the ledger keeps it, made where it was parsed
+    answer: answers.Answer | None = None  # an inviter's answer, filed beside their invitation
 
 
 def _uids(items: list[_Item]) -> list[str]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.dovecot import DOVECOT_HINT, PASSWORD, Dovecot, DovecotMissing, free_port, start_dovecot  # noqa: F401
+from tests.cyrus import CYRUS_HINT, CyrusMissing, start_cyrus
+from tests.dovecot import (DOVECOT_HINT, PASSWORD, VARIANTS, Dovecot, DovecotMissing, free_port,  # noqa: F401
+                           start_dovecot)
 
 # Tests never touch the developer's real keyring: passwords come from INBOXBOT_PASSWORD.
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
@@ -45,6 +47,31 @@ def own_dovecot(tmp_path_factory: pytest.TempPathFactory):
 def tls_dovecot(tmp_path_factory: pytest.TempPathFactory):
     """A Dovecot with an imaps listener whose certificate a test CA signed (its ca.pem is in the directory)."""
     server = _start(tmp_path_factory.mktemp("tls-dovecot"), tls=True)
+    yield server
+    server.stop()
+
+
+# The IMAP servers people have: Dovecot configured as each (tests/dovecot.py VARIANTS), and a real Cyrus.
+SERVERS = [*VARIANTS, "cyrus"]
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def any_server(request, tmp_path_factory: pytest.TempPathFactory):
+    """One of SERVERS, started once for the session (skipped when it is not there, failed in CI)."""
+    if request.param == "cyrus":
+        try:
+            server = start_cyrus(tmp_path_factory.mktemp("cyrus"))
+        except CyrusMissing:
+            if os.environ.get("INBOXBOT_REQUIRE_CYRUS"):
+                pytest.fail(CYRUS_HINT)
+            pytest.skip(CYRUS_HINT)
+    else:
+        try:
+            server = start_dovecot(tmp_path_factory.mktemp(f"dovecot-{request.param}"), variant=request.param)
+        except DovecotMissing:
+            if os.environ.get("INBOXBOT_REQUIRE_DOVECOT"):
+                pytest.fail(DOVECOT_HINT)
+            pytest.skip(DOVECOT_HINT)
     yield server
     server.stop()
 

@@ -49,6 +49,7 @@ class Dovecot:
     binary: str
     _users = itertools.count(1)
     tls_port: int | None = None
+    variant: str = "full"
 
     @property
     def passwd(self) -> Path:
@@ -201,6 +202,34 @@ def _config(d: Path, port: int, uid: int, gid: int, as_root: bool) -> str:
         """) + users
 
 
+# What Dovecot 2.3 offers after login; a variant advertises a subset (imap_capability replaces the list).
+CAPABILITIES = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS "
+                "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS "
+                "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+                "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY "
+                "SPECIAL-USE").split()
+# The servers people have, as Dovecot configurations: name -> capabilities left out, extra settings.
+VARIANTS: dict[str, tuple[frozenset[str], str]] = {
+    "full": (frozenset(), ""),
+    "no-move": (frozenset({"MOVE"}), ""),
+    "no-move-no-uidplus": (frozenset({"MOVE", "UIDPLUS"}), ""),
+    "no-multiappend-condstore-idle": (frozenset({"MULTIAPPEND", "CONDSTORE", "QRESYNC", "IDLE"}), ""),
+    "inbox-prefix": (frozenset(), ""),  # Courier's and Cyrus's layout: namespace prefix "INBOX.", separator "."
+    "inbox-prefix-no-namespace": (frozenset({"NAMESPACE"}), ""),  # the same, but the client must guess it
+    "connection-limit": (frozenset(), "mail_max_userip_connections = 2\n"),  # the test's client and one more
+}
+
+
+def _variant(conf: str, variant: str) -> str:
+    left_out, extra = VARIANTS[variant]
+    if left_out:
+        conf += "protocol imap {\n  imap_capability = " + " ".join(c for c in CAPABILITIES if c not in left_out) \
+            + "\n}\n"
+    if variant.startswith("inbox-prefix"):
+        conf = conf.replace("  separator = /\n", "  separator = .\n  prefix = INBOX.\n")
+    return conf + extra
+
+
 def make_test_ca(d: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it: (ca.pem, server.pem, key)."""
     def run(*args: str) -> None:
@@ -214,9 +243,9 @@ def make_test_ca(d: Path) -> tuple[Path, Path, Path]:
     return d / "ca.pem", d / "server.pem", d / "server.key"
 
 
-def start_dovecot(d: Path, tls: bool = False) -> Dovecot:
+def start_dovecot(d: Path, tls: bool = False, variant: str = "full") -> Dovecot:
     """A Dovecot of its own in directory d, on a free loopback port (and with tls, an imaps port whose
-    certificate is signed by a CA of its own: `ca` on the returned object)."""
+    certificate is signed by a CA of its own: `ca` on the returned object), configured as one of VARIANTS."""
     binary = _dovecot_binary()
     if binary is None:
         raise DovecotMissing(DOVECOT_HINT)
@@ -233,7 +262,7 @@ def start_dovecot(d: Path, tls: bool = False) -> Dovecot:
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
         os.chown(d / "mail", uid, gid)
     port = free_port()
-    conf = _config(d, port, uid, gid, as_root)
+    conf = _variant(_config(d, port, uid, gid, as_root), variant)
     tls_port = None
     if tls:
         ca, cert, key = make_test_ca(d)
@@ -243,7 +272,7 @@ def start_dovecot(d: Path, tls: bool = False) -> Dovecot:
                             f"inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}")
     (d / "dovecot.conf").write_text(conf)
     server = Dovecot(d, port, uid, gid, binary)
-    server.tls_port = tls_port
+    server.tls_port, server.variant = tls_port, variant
     server.start()
     return server
 

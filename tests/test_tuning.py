@@ -436,5 +436,6 @@ def test_a_schema_1_ledger_is_upgraded_in_place(tmp_path):
     assert [r["uid"] for r in ledger.replayable("a")] == ["7"]
     assert ledger.replayable("a")[0]["draft_fate"] is None
     ledger.learn("a", "linkedin:x", "block", name="X", email=None, profile_url=None, source="test")
-    assert ledger.get_meta("schema_version") == "2"
+    assert ledger.get_meta("schema_version") == "3"
+    assert ledger.unanswered("a") == []  # schema 3: the answers table
     ledger.close()

@@ -13,6 +13,8 @@ class Mailbox(Protocol):
     """All folder names are the config's, with "/" as the hierarchy separator; adapters translate."""
 
     supports_keywords: bool
+    can_remove: bool  # False: removing one message would expunge the whole folder (IMAP without MOVE and UIDPLUS)
+    moves_atomically: bool  # False: a move is a COPY and then an EXPUNGE, and a cut between them leaves two copies
 
     def open(self) -> None: ...
 

@@ -21,9 +21,12 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import join_message_ids
 from imapclient.response_parser import parse_fetch_response
 
-from inboxbot.errors import AuthenticationFailed, MailboxError
+from inboxbot.errors import AuthenticationFailed, MailboxError, ServerBusy
+from inboxbot.mail import KEYWORD
 from inboxbot.model import MessageRef, RawMessage
 from inboxbot.parse import message_id_of
+
+log = logging.getLogger("inboxbot")
 
 
 def _quiet_unless_traced(client: imapclient.IMAPClient) -> None:
@@ -107,8 +110,11 @@ class ImapMailbox:
 
     def __init__(self, host: str, port: int, security: str, username: str, password: str, *,
                  timeout: float = 60, ssl_context: ssl.SSLContext | None = None,
-                 oauth2_mechanism: str | None = None) -> None:
-        """With oauth2_mechanism ("XOAUTH2" or "OAUTHBEARER"), `password` is an OAuth2 access token."""
+                 oauth2_mechanism: str | None = None, copy_without_move: bool = False) -> None:
+        """With oauth2_mechanism ("XOAUTH2" or "OAUTHBEARER"), `password` is an OAuth2 access token. With
+        copy_without_move, a server with neither MOVE nor UIDPLUS gets copies "moved" to a folder, the originals
+        left where they are."""
+        self.copy_without_move = copy_without_move
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.oauth2_mechanism = oauth2_mechanism
@@ -119,6 +125,8 @@ class ImapMailbox:
         self._selected_validity: int | None = None
         self._folders: set[str] | None = None
         self._delimiter = "/"
+        self._prefix = ""  # the personal namespace's prefix (RFC 2342), e.g. "INBOX." on Courier and Cyrus
+        self._listed_flags: dict[str, frozenset[str]] = {}  # folder -> its LIST attributes, lower-cased
         self._special: dict[str, str | None] = {}  # SPECIAL-USE folders found, kept for the connection's life
         self._view: tuple[int, int] | None = None  # (UIDVALIDITY, UIDNEXT) of the inbox kept open read-only
         self._view_changed = False
@@ -164,7 +172,7 @@ class ImapMailbox:
                 client.login(self.username, self._password)
         except LoginError as exc:
             client.shutdown()
-            raise AuthenticationFailed(f"{where} rejected the login for {self.username}") from exc
+            raise _login_refused(where, self.username, str(exc)) from exc
         except (IMAPClientError, OSError) as exc:
             raise MailboxError(f"logging in to {where} failed: {exc}") from exc
         self.client = client
@@ -173,10 +181,22 @@ class ImapMailbox:
         try:
             folders = client.list_folders()
             if folders and folders[0][1]:
-                self._delimiter = folders[0][1].decode() if isinstance(folders[0][1], bytes) else folders[0][1]
+                self._delimiter = _text(folders[0][1])
             self._folders = {name for _, _, name in folders}
+            self._listed_flags = {name: frozenset(_text(f).lower() for f in flags) for flags, _, name in folders}
+            if "NAMESPACE" in self.capabilities:
+                personal = client.namespace().personal
+                if personal:
+                    self._prefix, separator = personal[0]
+                    self._delimiter = separator or self._delimiter
+            else:
+                self._prefix = _inbox_prefix(self._folders, self._delimiter)
         except IMAPClientError as exc:
             raise MailboxError(f"listing folders on {where} failed: {exc}") from exc
+        if self._prefix and not self.readonly:
+            log.info("%s keeps personal folders under %r (separator %r): a configured folder such as "
+                     "Invitations/Accept is %r there", where, self._prefix, self._delimiter,
+                     self._name("Invitations/Accept"))
 
     def close(self) -> None:
         if self.client is not None:
@@ -231,7 +251,18 @@ class ImapMailbox:
         return self.client
 
     def _name(self, folder: str) -> str:
-        return folder if folder.upper() == "INBOX" else folder.replace("/", self._delimiter)
+        """The server's name of a configured folder: "/" becomes the server's separator, and the name goes under
+        the personal namespace's prefix unless it is written in full (starting with the prefix, or INBOX)."""
+        if folder.upper() == "INBOX":
+            return folder
+        name = folder.replace("/", self._delimiter)
+        if not self._prefix or name.startswith(self._prefix) or name.upper().startswith("INBOX" + self._delimiter):
+            return name
+        return self._prefix + name
+
+    def real_name(self, folder: str) -> str:
+        """The name a configured folder has on this server (for messages to the user)."""
+        return self._name(folder)
 
     def _select(self, folder: str) -> dict:
         try:
@@ -376,12 +407,53 @@ class ImapMailbox:
         if configured:
             return configured
         if "sent" not in self._special:
-            try:
-                special = self._c().find_special_folder(imapclient.imapclient.SENT)
-            except IMAPClientError:
-                special = None
+            special = self._special_folder(imapclient.imapclient.SENT)
             self._special["sent"] = special.replace(self._delimiter, "/") if special else None
         return self._special["sent"]
+
+    def _special_folder(self, flag: bytes) -> str | None:
+        """The folder LIST marks with a SPECIAL-USE flag, compared case-insensitively (Cyrus lists \\drafts and
+        \\sent); failing that, imapclient's guess by the usual names."""
+        wanted = _text(flag).lower()
+        marked = sorted(name for name, flags in self._listed_flags.items() if wanted in flags)
+        if marked:
+            return marked[0]
+        try:
+            return self._c().find_special_folder(flag)
+        except IMAPClientError:
+            return None
+
+    @property
+    def moves_atomically(self) -> bool:
+        return "MOVE" in self.capabilities
+
+    @property
+    def can_remove(self) -> bool:
+        return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
+
+    def describe(self, folders: dict[str, str]) -> str:
+        """For `check-config --online`: the server's names of the configured folders (none is created), the Drafts
+        and Sent folders found, and how mail is filed there."""
+        where = f"namespace prefix {self._prefix!r}, separator {self._delimiter!r}"
+        lines = [f"    on the server ({where}):"]
+        for role in ("inbox", "accept", "screening", "declined", "suspicious"):
+            name = self._name(folders[role])
+            lines.append(f"      {role + ':':<12}{name}" + ("" if name in self._folders else " (created when needed)"))
+        for role, found in (("drafts", folders.get("drafts") or self._special_folder(imapclient.imapclient.DRAFTS)),
+                            ("sent", folders.get("sent") or self._special_folder(imapclient.imapclient.SENT))):
+            lines.append(f"      {role + ':':<12}" + (self._name(found.replace(self._delimiter, "/")) if found
+                                                      else "none found (set folders." + role + ")"))
+        if "MOVE" in self.capabilities:
+            how = "UID MOVE"
+        elif "UIDPLUS" in self.capabilities:
+            how = "UID COPY, then UID EXPUNGE of that message (no MOVE)"
+        elif self.copy_without_move:
+            how = "UID COPY only, the originals stay (no MOVE, no UIDPLUS; account.copy_without_move)"
+        else:
+            how = ("nothing is filed: the server offers neither MOVE nor UIDPLUS (screened mail gets the keyword "
+                   f"{KEYWORD}; see account.copy_without_move)")
+        lines.append(f"      {'filing:':<12}{how}")
+        return "\n".join(lines)
 
     # --- watching ----------------------------------------------------------------------------------------------
 
@@ -425,9 +497,14 @@ class ImapMailbox:
             return
         try:
             self._c().create_folder(name)
+            if name != folder:
+                log.info("created the folder %r on %s (configured as %r)", name, self.host, folder)
         except IMAPClientError as exc:
-            if "exist" not in str(exc).lower():  # created meanwhile by someone else: fine
-                raise MailboxError(f"cannot create the folder {folder!r}: {exc}") from exc
+            # created meanwhile by someone else is fine: judged by RFC 5530's response code or by LIST, never by
+            # the text ("nonexistent namespace" contains "exist")
+            if _response_code(str(exc)) != "ALREADYEXISTS" and not self._listed(name):
+                raise MailboxError(f"cannot create the folder {name!r} (configured as {folder!r}): {exc}",
+                                   hint="Check the [folders] section of the config.") from exc
         try:
             self._c().subscribe_folder(name)
         except IMAPClientError:
@@ -435,16 +512,19 @@ class ImapMailbox:
         if self._folders is not None:
             self._folders.add(name)
 
+    def _listed(self, name: str) -> bool:
+        try:
+            return bool(self._c().folder_exists(name))
+        except IMAPClientError:
+            return False
+
     def drafts_folder(self, configured: str = "") -> str:
         if configured:
             self.ensure_folder(configured)
             return configured
         if self._special.get("drafts"):
             return self._special["drafts"]
-        try:
-            special = self._c().find_special_folder(imapclient.imapclient.DRAFTS)
-        except IMAPClientError:
-            special = None
+        special = self._special_folder(imapclient.imapclient.DRAFTS)
         if special:
             self._special["drafts"] = special.replace(self._delimiter, "/")
             return self._special["drafts"]
@@ -522,10 +602,44 @@ class ImapMailbox:
             self._c().copy(numbers, name)
             self._c().add_flags(numbers, [imapclient.DELETED], silent=True)
             self._c().uid_expunge(numbers)  # exactly these UIDs: never a folder-wide EXPUNGE
+        elif self.copy_without_move:
+            self._c().copy(numbers, name)  # as the user asked: the originals stay
         else:
             raise MailboxError("the server offers neither MOVE nor UIDPLUS, so a message cannot be moved "
                                "without expunging the whole folder; inboxbot refuses to do that",
                                hint="Use a server with MOVE or UIDPLUS (every current server has one).")
+
+
+_RESPONSE_CODE = re.compile(r"\[([A-Za-z-]+)[\] ]")
+# RFC 5530: a refused login for a reason that passes by itself (a connection limit, a busy or unavailable
+# server, a mailbox in use): a short wait, not the long one for a wrong password
+_TRANSIENT_LOGIN_CODES = {"LIMIT", "UNAVAILABLE", "INUSE"}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _inbox_prefix(folders: set[str], delimiter: str) -> str:
+    """A server without NAMESPACE: when every folder but INBOX is beneath it (Courier's layout), new ones go there
+    too."""
+    prefix = "INBOX" + delimiter
+    others = [name for name in folders if name.upper() != "INBOX"]
+    return prefix if others and all(name.upper().startswith(prefix) for name in others) else ""
+
+
+def _response_code(text: str) -> str | None:
+    """The RFC 5530 response code of a server's NO/BAD text (imaplib's error message), upper-cased."""
+    found = _RESPONSE_CODE.search(text)
+    return found.group(1).upper() if found else None
+
+
+def _login_refused(where: str, username: str, detail: str) -> MailboxError:
+    """A refused login, classified by its response code; without one it is taken for wrong credentials."""
+    code = _response_code(detail)
+    if code in _TRANSIENT_LOGIN_CODES:
+        return ServerBusy(f"{where} refused the login for {username} for now ([{code}]: {detail})")
+    return AuthenticationFailed(f"{where} rejected the login for {username}")
 
 
 _APPENDUID = re.compile(rb"APPENDUID \d+ ([\d:,]+)")

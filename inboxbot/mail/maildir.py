@@ -15,6 +15,8 @@ _FLAGS = {"\\Seen": "S", "\\Flagged": "F", "\\Draft": "D", "\\Answered": "R", "\
 
 class MaildirMailbox:
     supports_keywords = False
+    moves_atomically = True  # a rename
+    can_remove = True
 
     def __init__(self, path: Path, inbox: str = "INBOX") -> None:
         self.root_path = Path(os.path.expanduser(str(path)))
