@@ -5,6 +5,7 @@ Errors users see are one sentence and a hint (exit status 2); tracebacks only wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -25,7 +26,7 @@ from wcwidth import wcwidth
 
 from inboxbot import __version__, answers, config, parse
 from inboxbot.compose import Composer, Owner
-from inboxbot.errors import AuthenticationFailed, ConfigError, InboxbotError, TemplateError
+from inboxbot.errors import AuthenticationFailed, ConfigError, InboxbotError, StateError, TemplateError
 from inboxbot.model import Invitation, Verdict
 from inboxbot.parse.mime import INVISIBLE
 from inboxbot.policy.chain import Chain, build_chain
@@ -115,8 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     command("set-password", cmd_set_password, "store the IMAP password in the system keyring")
     p = command("once", cmd_once, "screen the new messages in the inbox once, then exit")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
-    command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail arrives, until "
-                            "SIGTERM/SIGINT (SIGHUP reloads the config)")
+    _wait_option(p)
+    _wait_option(command("run", cmd_run, "screen every schedule.interval and, with IMAP IDLE, as soon as mail "
+                                         "arrives, until SIGTERM/SIGINT (SIGHUP reloads the config)"))
     p = command("status", cmd_status, "what inboxbot has been doing: last pass, errors, drafts, next pass")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.add_argument("--check", action="store_true",
@@ -134,12 +136,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true",
                    help="carry the changes out: move the messages, add the new drafts, remove inboxbot's own "
                         "obsolete drafts you have not edited")
+    _wait_option(p)
     p = command("contacts", cmd_contacts, "the inviters inboxbot learned from your corrections (moves to the "
                                           "Accept or Declined folder)")
     p.add_argument("action", nargs="?", choices=("list", "remove"), default="list", help="list (default) or remove")
     p.add_argument("keys", nargs="*", metavar="KEY", help="for remove: the keys `contacts list` shows")
     p.add_argument("--json", action="store_true", help="list as JSON")
     return parser
+
+
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true", help="if another inboxbot is working on the same state database, "
+                                                       "wait for it to finish instead of exiting (status 2)")
+
+
+def single_instance(args: argparse.Namespace, accounts: Sequence[config.Settings]):
+    """The lock that keeps a second inboxbot off the ledgers of these accounts while this one changes things."""
+    from inboxbot import instance
+    return instance.single([a.path(a.state.database) for a in accounts], wait=args.wait)
 
 
 def _iso(record: logging.LogRecord) -> str:
@@ -397,6 +411,11 @@ def cmd_once(args: argparse.Namespace) -> int:
     composer = make_composer(settings)
     accounts = settings.accounts
     chains = [build_chain(account) for account in accounts]
+    with contextlib.nullcontext() if args.dry_run else single_instance(args, accounts):
+        return _once(args, accounts, chains, composer)
+
+
+def _once(args: argparse.Namespace, accounts, chains: list[Chain], composer: Composer | None) -> int:
     if len(accounts) == 1:
         report = run_one_pass(accounts[0], chains[0], composer, dry_run=args.dry_run)
         print_report(report)
@@ -419,6 +438,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from inboxbot import instance
     from inboxbot.scheduler import run_forever
     settings = load_settings(args.config)
     composer = make_composer(settings)
@@ -439,7 +459,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             mailbox.close()
 
     def record(name: str, **status) -> None:
-        sessions[name].record(**status)
+        """The pass's outcome into the ledger, and into the lock file, which `status` reads when the ledger
+        itself cannot take it (disk full, locked, damaged)."""
+        session = sessions[name]
+        instance.note_error(session.settings.path(session.settings.state.database), name, status.get("error"))
+        try:
+            session.record(**status)
+        except StateError as exc:
+            log.error("%s: the outcome of the pass could not be recorded: %s", name, exc)
 
     def reload() -> config.Settings:
         """SIGHUP: everything checked first (config, rules, templates); only then do the sessions take it."""
@@ -452,7 +479,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fresh
 
     try:
-        return run_forever(settings, run_pass, watch, record, reload)
+        with single_instance(args, settings.accounts):
+            return run_forever(settings, run_pass, watch, record, reload)
     finally:
         for session in sessions.values():
             session.close()
@@ -469,12 +497,38 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from inboxbot import learning, replay
-    from inboxbot.store import Ledger
+    from inboxbot import replay
     settings = load_settings(args.config)
     since = _date(args.since, "--since") if args.since else 0.0
     accounts = _chosen_accounts(settings, args.account)
     composer = make_composer(settings)
+    with single_instance(args, accounts) if args.apply else contextlib.nullcontext():
+        results = _replay_accounts(args, accounts, composer, since)
+    if args.json:
+        print(json.dumps([{"account": name, "replayed": total,
+                           "summary": replay.summary(total, changes, args.apply), "applied": bool(args.apply),
+                           "notes": notes,
+                           "changes": [c.as_json() for c in changes]} for name, total, changes, notes in results],
+                         indent=2, ensure_ascii=False))
+        return 0
+    for name, total, changes, notes in results:
+        print(f"{name}: {replay.summary(total, changes, args.apply)}")
+        for c in changes:
+            inviter = _cut(c.inviter, 26)
+            print(_escaped(f"  {c.uid:>7}  {inviter}{' ' * (26 - _width(inviter))} {c.transition:<18} "
+                           f"{c.new_template or '-':<18} {c.new_rule}: {c.reason}"
+                           + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else "")))
+        for note in notes:
+            print(f"  note: {note}")
+    if not args.apply and any(changes for _, _, changes, _ in results):
+        print("Nothing was changed. Run again with --apply to carry these changes out.")
+    return 0
+
+
+def _replay_accounts(args: argparse.Namespace, accounts: Sequence[config.Settings], composer: Composer | None,
+                     since: float) -> list:
+    from inboxbot import learning, replay
+    from inboxbot.store import Ledger
     results = []
     for account in accounts:
         name = account.account.name
@@ -498,25 +552,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if mailbox is not None:
                 mailbox.close()
             ledger.close()
-    if args.json:
-        print(json.dumps([{"account": name, "replayed": total,
-                           "summary": replay.summary(total, changes, args.apply), "applied": bool(args.apply),
-                           "notes": notes,
-                           "changes": [c.as_json() for c in changes]} for name, total, changes, notes in results],
-                         indent=2, ensure_ascii=False))
-        return 0
-    for name, total, changes, notes in results:
-        print(f"{name}: {replay.summary(total, changes, args.apply)}")
-        for c in changes:
-            inviter = _cut(c.inviter, 26)
-            print(_escaped(f"  {c.uid:>7}  {inviter}{' ' * (26 - _width(inviter))} {c.transition:<18} "
-                           f"{c.new_template or '-':<18} {c.new_rule}: {c.reason}"
-                           + (f" (was {c.old_rule})" if c.old_rule != c.new_rule else "")))
-        for note in notes:
-            print(f"  note: {note}")
-    if not args.apply and any(changes for _, _, changes, _ in results):
-        print("Nothing was changed. Run again with --apply to carry these changes out.")
-    return 0
+    return results
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ import time
 from collections import Counter
 from datetime import datetime
 
-from inboxbot import answers
+from inboxbot import answers, instance
 from inboxbot.config import Settings
+from inboxbot.errors import StateError
 from inboxbot.store import DISCARDED, DONE, ERROR, REMOVED, SENT, Ledger
 
 HEALTHY_INTERVALS = 3
@@ -47,7 +48,11 @@ def account_status(settings: Settings, account: Settings) -> dict:
     if not path.exists():
         out["last_error"] = {"message": "no pass has run yet (the state database does not exist)", "at": None}
         return out
-    ledger = Ledger(path)
+    try:
+        ledger = Ledger(path)
+    except StateError as exc:
+        out["last_error"] = {"message": f"{exc} ({exc.hint})", "at": None}
+        return out
     try:
         # a pass over several source folders is recorded per folder: the last of each make the last pass
         rows = list(ledger.rows("SELECT * FROM passes WHERE account=? AND finished IS NOT NULL ORDER BY id DESC "
@@ -111,6 +116,11 @@ def account_status(settings: Settings, account: Settings) -> dict:
         out["healthy"] = "unhealthy_because" not in out
     finally:
         ledger.close()
+    noted = ((instance.holder(path) or {}).get("errors") or {}).get(name)  # what the ledger could not take
+    if noted and noted["at"] > (last_ok or 0):
+        out["last_error"] = {"message": noted["message"], "at": iso_time(noted["at"])}
+        out["unhealthy_because"] = "the state database could not take the last pass"
+        out["healthy"] = False
     return out
 
 

@@ -5,17 +5,21 @@ and `done` when filed. A pass that was interrupted resumes from these states ins
 """
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
 
 from inboxbot.config import DEFAULT_STATE
 from inboxbot.errors import StateError
@@ -67,28 +71,40 @@ CREATE INDEX IF NOT EXISTS answers_by_invitation ON answers (account, invitation
 _ADDED_COLUMNS = {2: ("location TEXT", "draft_uid TEXT", "draft_folder TEXT", "draft_to TEXT", "draft_digest TEXT",
                       "draft_fate TEXT", "replay TEXT")}
 _OPENING = threading.Lock()
+BUSY_TIMEOUT = 30.0  # seconds to wait for another connection's write to end before the ledger counts as locked
 DONE, PLANNED, DRAFTED, ERROR = "done", "planned", "drafted", "error"
 SENDING = "sending"  # handed to SMTP; if a pass dies here, the reply is never sent again, only drafted
 REPLAYING = "replaying"  # `replay --apply` is changing what a pass did; the next `replay --apply` finishes it
 SENT, DISCARDED, REMOVED = "sent", "discarded", "removed"  # what became of a draft (REMOVED: cannot tell which)
 
 
+ANSWERED_BEFORE = "(answered before this ledger)"  # the folder of the records read back from Drafts and Sent
+REBUILT = "rebuilt"  # meta key prefix: this account's history was read back from its Drafts and Sent folders
+
+
 class Ledger:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # one pass at a time uses a ledger, but the daemon's passes may run on different threads
-            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            with _OPENING:  # accounts opening one ledger at once must not race for the journal mode or migration
+            with _OPENING:  # accounts opening one ledger at once must not race for its creation or migration
+                if str(path) == ":memory:":  # a dry run before the first real one: nothing on disk
+                    self._connect(self.path)
+                    self._migrate()
+                    return
+                if self.path.exists():
+                    _check(self.path)
+                else:
+                    self._create()
+                self._connect(self.path)
                 if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
                 self._probe_writable()
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise state_error(self.path, exc) from exc
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from exc
+        except OSError as exc:
+            raise unwritable(self.path) or StateError(f"the state database {self.path} cannot be created: "
+                                                      f"{exc.strerror}") from exc
 
     def _probe_writable(self) -> None:
         """A ledger that cannot be written fails here, not after the first IMAP write: a write, rolled back."""
@@ -97,6 +113,41 @@ class Ledger:
             self.db.execute("UPDATE meta SET value=value WHERE key='schema_version'")
         finally:
             self.db.execute("ROLLBACK")
+
+    def _connect(self, path: Path) -> None:
+        # one pass at a time uses a ledger, but the daemon's passes may run on different threads
+        self.db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def _create(self) -> None:
+        """A new ledger, readable by its owner only (it holds who wrote to them and what they said), made under a
+        temporary name and linked into place whole: a crash leaves no empty or half-made file, and a process
+        creating it at the same moment gets the same one. Marked new, for the rebuild from Drafts and Sent."""
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(mode=0o700, parents=True)
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".new")
+        os.close(fd)  # mkstemp makes it 0600; SQLite gives its -wal and -shm files the same mode
+        try:
+            self._connect(Path(temporary))
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
+            self.db.execute("INSERT INTO meta VALUES ('history', 'new')")
+            self.db.close()
+            try:
+                os.link(temporary, self.path)
+            except FileExistsError:
+                pass  # another process made it meanwhile: use theirs
+        finally:
+            os.unlink(temporary)
+
+    def needs_rebuild(self, account: str) -> bool:
+        """Whether this ledger began empty after answers had been made (deleted, or moved aside as damaged) and
+        this account's history has not been read back from its mailbox yet."""
+        return self.get_meta("history") == "new" and self.get_meta(f"{REBUILT}:{account}") is None
+
+    def rebuilt(self, account: str) -> None:
+        self.set_meta(f"{REBUILT}:{account}", str(time.time()))
 
     def _migrate(self) -> None:
         existing = self.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -118,7 +169,7 @@ class Ledger:
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def transaction(self) -> "_Tx":
-        return _Tx(self.db)
+        return _Tx(self.db, self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -260,6 +311,19 @@ class Ledger:
 
     def set_location(self, account: str, row_id: int, folder: str) -> None:
         self.db.execute("UPDATE messages SET location=? WHERE account=? AND id=?", (folder, account, row_id))
+
+    def remember_answered(self, account: str,
+                          answered: list[tuple[str, str | None, str | None, str | None, float, str]]) -> None:
+        """Invitations answered before this ledger began, read back from Drafts and Sent: (Message-ID, inviter
+        key, invitation record, the folder it is in, when it was answered, the reply's Message-ID). Done, with a
+        reply, so that neither a copy nor the inviter is answered again; no decision, so never replayed or
+        counted as one of this ledger's."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO messages (account, folder, uidvalidity, uid, message_id, inviter_key, invitation,"
+            " state, draft_message_id, target_folder, location, first_seen, updated)"
+            " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(account, ANSWERED_BEFORE, message_id, message_id, key, record, DONE, reply, folder, folder, when, when)
+             for message_id, key, record, folder, when, reply in answered])
 
     # --- answers to the replies (answers.py) ---------------------------------------------------------------------
 
@@ -409,9 +473,9 @@ class Ledger:
         yield from self.db.execute(sql, args)
 
 
-def state_error(path: Path, exc: Exception) -> StateError:
-    """Why the ledger cannot be used, told apart: not writable (permissions, a read-only file system) is fixed where
-    it is; only a damaged file is moved aside."""
+def unwritable(path: Path) -> StateError | None:
+    """Why the ledger cannot be written, when that is the trouble — a read-only file system, or a file or folder
+    this user may not write — said so that it is fixed where it is (a healthy ledger is never to be moved aside)."""
     try:
         user = getpass.getuser()
     except (OSError, KeyError):  # a uid with no name (a container's)
@@ -427,8 +491,8 @@ def state_error(path: Path, exc: Exception) -> StateError:
         read_only = False
     if read_only:
         return StateError(f"the state database {path} cannot be written: {folder} is on a read-only file system",
-                           hint=f"Point state.database at a writable place (the default is {DEFAULT_STATE}; under "
-                                "systemd, list its folder in ReadWritePaths=).")
+                          hint=f"Point state.database at a writable place (the default is {DEFAULT_STATE}; under "
+                               "systemd, list its folder in ReadWritePaths=).")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return StateError(f"the state database {path} cannot be written by user {user}: permission denied "
                           f"(mode {path.stat().st_mode & 0o777:o}, owner uid {path.stat().st_uid})", hint=fix)
@@ -436,27 +500,97 @@ def state_error(path: Path, exc: Exception) -> StateError:
         what = "created" if not path.exists() else "written (SQLite keeps its -wal and -shm files beside it)"
         return StateError(f"the state database {path} cannot be {what}: user {user} may not write to the folder "
                           f"{folder} (permission denied)", hint=fix)
-    if isinstance(exc, OSError):
-        return StateError(f"the state database {path} cannot be created: {exc.strerror}", hint=fix)
-    if isinstance(exc, sqlite3.OperationalError):  # locked, disk full, I/O error: the file itself is fine
-        return StateError(f"the state database {path} cannot be used: {exc}",
-                          hint="Check the disk it is on and that no other program holds it; then try again.")
-    return StateError(f"the state database {path} cannot be used: it is damaged ({exc})",
-                      hint="Restore it from a backup, or move a damaged file aside: inboxbot then starts a fresh "
-                           "ledger (and may re-read the inbox).")
+    return None
+
+
+_DAMAGED_HINT = ("Check state.database; move a damaged file aside (keep it for inspection) and run again: inboxbot "
+                 "starts a fresh ledger and reads who was answered back from the Drafts and Sent folders.")
+
+
+def _check(path: Path) -> None:
+    """Refuse a ledger that is empty or damaged before anything writes to it, so that the file stays as it is
+    (read on a read-only connection; a damaged page would otherwise surface mid-pass, or be written over)."""
+    if path.stat().st_size == 0:
+        raise StateError(f"the state database {path} cannot be used: it is empty (0 bytes), so it no longer says "
+                         "what was done", hint=_DAMAGED_HINT)
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    finally:
+        db.close()
+    if problems != ["ok"]:
+        raise StateError(f"the state database {path} cannot be used: it is damaged ({problems[0]})",
+                         hint=_DAMAGED_HINT)
+
+
+def failure(path: Path, exc: sqlite3.Error) -> StateError:
+    """An SQLite error as the one sentence a user sees: what is wrong with the ledger, and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return StateError(f"the state database {path} cannot be used: it is damaged ({exc})", hint=_DAMAGED_HINT)
+    if name.startswith("SQLITE_FULL"):
+        return StateError(f"the disk holding the state database {path} is full",
+                          hint="Free some space; inboxbot goes on where it stopped.")
+    if name.startswith("SQLITE_IOERR"):
+        return StateError(f"the state database {path} could not be written or read ({exc}: the disk may be full, "
+                          "over a quota or failing)", hint="Free some space or check the disk; inboxbot goes on "
+                                                          "where it stopped.")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StateError(f"the state database {path} is locked by another program",
+                          hint="Close the program that holds it (an sqlite3 shell, a backup tool) and run again.")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN", "SQLITE_AUTH")):
+        return unwritable(path) or StateError(f"the state database {path} cannot be written ({exc})",
+                                              hint="Check that the file and its folder belong to the user running "
+                                                   "inboxbot and are writable.")
+    return StateError(f"the state database {path} failed: {exc}",
+                      hint="Check the disk and the file; rerun with --debug for details.")
+
+
+def _mapped(method: Callable) -> Callable:
+    """A Ledger method whose SQLite errors are inboxbot's (StateError), generators included."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(self: "Ledger", *args: Any, **kwargs: Any) -> Iterator:
+            try:
+                yield from method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise failure(self.path, exc) from exc
+        return generator
+
+    @functools.wraps(method)
+    def call(self: "Ledger", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from exc
+    return call
+
+
+for _name, _method in list(vars(Ledger).items()):
+    if inspect.isfunction(_method) and not _name.startswith("__") and _name != "transaction":
+        setattr(Ledger, _name, _mapped(_method))
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from exc
         return self.db
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         checkpoint("ledger-commit")  # a crash here: the whole transaction is lost, as if it never began
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as exc:
+            if self.db.in_transaction:  # a COMMIT that failed (disk full) leaves the transaction open
+                self.db.execute("ROLLBACK")
+            raise failure(self.path, exc) from exc
 
 
 def invitation_record(inv: Invitation) -> str:

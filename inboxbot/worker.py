@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Generator
 
-from inboxbot import actions, answers, digest
+from inboxbot import actions, answers, digest, history
 from inboxbot.compose import Composer, auto_replied, body_digest, too_old
 from inboxbot.config import Settings, in_range
 from inboxbot.errors import InboxbotError, MailboxError
@@ -192,6 +192,8 @@ class Worker:
                 return report  # the idle poll: one round trip, whatever the size of the inbox
             if not dry_run:
                 self._check_ready()  # before anything is recorded or changed
+            if not dry_run and self.ledger.needs_rebuild(self.name):  # before learning: it reads these records
+                history.rebuild(self.name, self.mailbox, self.ledger, self.settings, inviter_key)
             self.chain = self.chain.with_known(*learner.refresh(dry_run))
             if reset:
                 log.warning("%s: UIDVALIDITY of %s changed; re-reading it, matching messages by Message-ID so "

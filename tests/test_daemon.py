@@ -37,7 +37,10 @@ def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> float:
 
 
 def ledger_rows(tmp_path: Path, sql: str) -> list:
-    db = sqlite3.connect(tmp_path / "state.sqlite3", timeout=10)
+    try:  # read-only: connecting must not create the file (inboxbot refuses an empty ledger)
+        db = sqlite3.connect(f"file:{tmp_path / 'state.sqlite3'}?mode=ro", uri=True, timeout=10)
+    except sqlite3.OperationalError:
+        return []
     try:
         return db.execute(sql).fetchall()
     except sqlite3.OperationalError:

@@ -113,9 +113,11 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path):
 
 
 def test_every_earlier_schema_migrates(tmp_path):
-    """Schema versions before this one: 0 (an empty file, as created by a crashed first start)."""
+    """Schema versions before this one: 0 (a database without tables; an empty file is refused as damaged)."""
     db = tmp_path / "state.sqlite3"
-    sqlite3.connect(db).close()  # version 0: no tables at all
+    raw = sqlite3.connect(db)
+    raw.executescript("CREATE TABLE t (x); DROP TABLE t;")  # version 0: no tables at all
+    raw.close()
     ledger = Ledger(db)
     assert next(ledger.rows("SELECT value FROM meta WHERE key='schema_version'"))[0] == str(SCHEMA_VERSION)
     ledger.close()

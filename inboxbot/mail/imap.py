@@ -24,6 +24,7 @@ from imapclient.response_parser import parse_fetch_response
 from inboxbot.errors import AuthenticationFailed, MailboxError, ServerBusy
 from inboxbot.mail import KEYWORD
 from inboxbot.model import MessageRef, RawMessage
+from inboxbot.parse import message_id_of
 
 log = logging.getLogger("inboxbot")
 
@@ -359,12 +360,25 @@ class ImapMailbox:
         previous = self.selected
         self._ensure_selected(folder)
         try:
-            return [str(u) for u in self._c().search(["HEADER", "Message-ID", message_id])]
+            if message_id.isascii():
+                return [str(u) for u in self._c().search(["HEADER", "Message-ID", message_id])]
+            return self._find_unusual_message_id(message_id)
         except IMAPClientError as exc:
             raise MailboxError(f"searching {folder!r} failed: {exc}") from exc
         finally:
             if previous and previous != folder:  # a pass may be in the middle of reading another folder
                 self._select(previous)
+
+    def _find_unusual_message_id(self, message_id: str) -> list[str]:
+        """A Message-ID with 8-bit bytes (decoded, perhaps to U+FFFD) cannot be an ASCII SEARCH key: search for its
+        longest ASCII stretch, then keep the messages whose Message-ID, read as the parser reads it, is this one."""
+        stretch = max(re.findall(r"[!-~]+", message_id), key=len, default="")
+        if len(stretch) < 8:
+            return []  # too little to search for without reading every header of the folder
+        uids = self._c().search(["HEADER", "Message-ID", stretch])
+        key = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+        heads = self._c().fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}
+        return [str(uid) for uid, item in sorted(heads.items()) if message_id_of(item.get(key) or b"") == message_id]
 
     def present(self, folder: str, uids: list[str]) -> set[str]:
         if not uids:
