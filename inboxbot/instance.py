@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from inboxbot.errors import StateError
+from inboxbot.store import unwritable
 
 _held: dict[Path, int] = {}  # lock file -> its descriptor, for this process
 
@@ -64,8 +65,9 @@ def _lock(ledger: Path, wait: bool) -> Iterator[None]:
         ledger.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise StateError(f"the lock file {path} cannot be created: {exc.strerror}",
-                         hint="Check that the folder of state.database exists and can be written.") from exc
+        raise unwritable(ledger) or StateError(f"the lock file {path} cannot be created: {exc.strerror}",
+                                               hint="Check that the folder of state.database exists and can be "
+                                                    "written.") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

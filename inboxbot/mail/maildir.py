@@ -62,6 +62,8 @@ class MaildirMailbox:
 
     def fetch_new(self, folder: str, after_uid: int, batch_size: int, known: frozenset[str] = frozenset(),
                   section: str = "") -> Iterator[list[RawMessage]]:
+        if folder == "Drafts" and not (self.root_path / ".Drafts").is_dir():
+            return  # the default Drafts folder is made by the first draft: until then it holds nothing
         box = self._folder(folder)
         batch: list[RawMessage] = []
         for key in sorted(box.iterkeys(), key=lambda k: (_mtime(box, k), k)):
