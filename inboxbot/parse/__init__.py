@@ -10,9 +10,11 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
+from rapidfuzz import fuzz, process
+
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
-from inboxbot.parse import facebook, linkedin, others, xing
+from inboxbot.parse import checks, facebook, linkedin, others, xing
 from inboxbot.parse.authresults import parse_authentication_results
 from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
 from inboxbot.parse.mime import Mail, clean_header_text, decode_header_value
@@ -95,12 +97,20 @@ def _parse(raw: bytes) -> Invitation:
     fields: Fields = network.read(mail)
     note, is_default, language = _note(fields)
     inviter = fields.inviter
+    if inviter.name and not _LETTER.search(inviter.name):
+        inviter = replace(inviter, name=None)  # "???", "…": what a sender's client made of a name, not a name
     if inviter.email is None and note:
         inviter = _with_email_from_note(inviter, note)
-    return Invitation(
+    inv = Invitation(
         kind=fields.kind, network=network.name, inviter=inviter, note=note, note_is_default=is_default,
         mutual_connections=fields.mutual_connections, language=language, accept_url=fields.accept_url,
         evidence=_evidence(mail, network, claim_reason, fields), why_kind=fields.why_kind, **common)
+    if inv.kind in (Kind.INVITATION, Kind.REMINDER):
+        return replace(inv, doubts=checks.doubts(inv, mail.address("From")[0], network))
+    return inv
+
+
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _message_id(mail: Mail) -> str | None:
@@ -203,10 +213,25 @@ def _note(fields: Fields) -> tuple[str | None, bool, str | None]:
     text = fields.note_text
     if not text:
         return None, False, fields.chrome_language
-    default_language = vocab.default_notes().get(vocab.note_key(text))
+    default_language = vocab.default_notes().get(vocab.note_key(text)) or _loose_default(text)
     if default_language:
         return None, True, default_language
     return text, False, detect_language(text) or fields.chrome_language
+
+
+_SENTENCE_BREAK = re.compile(r"\n|(?<=[.!?])\s+")
+_LOOSE_RATIO = 90  # out of 100: a default note with a word or two changed, lost or glued, still is one
+
+
+def _loose_default(text: str) -> str | None:
+    """The language of a default note read loosely: without the network's own sentences glued to it (a reminder's
+    "X is still waiting for your response."), and allowing for small differences. None when it is no default."""
+    kept = [s for s in _SENTENCE_BREAK.split(text) if s.strip() and not checks.is_network_text(s)]
+    key = vocab.note_key(" ".join(kept))
+    if not key:
+        return None
+    found = process.extractOne(key, vocab.default_notes().keys(), scorer=fuzz.ratio, score_cutoff=_LOOSE_RATIO)
+    return vocab.default_notes()[found[0]] if found else None
 
 
 def detect_language(text: str) -> str | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
+from inboxbot import vocab
 from inboxbot.model import Kind, Person
 from inboxbot.parse.base import (Fields, Network, fold, host_of, lines_of, personal_address, search_folded,
                                  strip_display_suffix, strip_tracking, urls_in)
@@ -27,20 +29,64 @@ _ACCEPT_SUBJECT = re.compile(r"(start a conversation with your new connection|co
 _ACCEPT_URL = re.compile(r"invite-accept|accept-invitation|invitationid=|sharedkey=|/blk/i\d+_55/|/isd/")  # folded
 _EK = re.compile(r"[?&]ek=([A-Za-z0-9_]+)")
 
-_LINK_LABEL = re.compile(
-    r"^(accept( invitation)?( from .+)?:?|view (profile|invitation from .+|.+'s profile)( here)?:?|"
-    r"confirm that you know .+?:?|harap konfirmasi bahwa anda mengenal .+?:?|send a message:?|message:?)"
-    r"(\s+https?://\S+)?$", re.I)
 _FOOTER = re.compile(
     r"^(\.{10,}|-{2}|you are receiving|you received an invitation|this email was (intended for|sent to)|"
     r"learn why we included this|unsubscribe:|help:|change frequency|did you know|why might connecting|"
     r"has recibido|este mensaje|anda mendapatkan|email ini|if you need assistance|\(c\) |© |here are some "
     r"recommendations|more people you may know|this is a reminder that)", re.I)
-_GREETING = re.compile(r"^(hi|hai|hello|hallo|hola|bonjour|ciao|hoi|ol[aá])\b[^.!?]{0,60},$", re.I)
-_SIGNOFF = re.compile(r"^-\s?(\S+)$")
-_REQUESTED = re.compile(r"^\s*(.+?) requested to add you as a connection on LinkedIn:?\s*$", re.I)
-_WOULD_LIKE = re.compile(r"^\s*(.+?) would like to connect on LinkedIn\b", re.I)
-_WAITING = re.compile(r"^\s*(.+?) is waiting for your response\s*$", re.I)
+_SIGNOFF = re.compile(r"^[-\u2013\u2014]\s?(\S+(?:\s\S+){0,2})$")
+_URL_TAIL = r"(\s+https?://\S+)?$"
+
+
+@lru_cache(maxsize=1)
+def _link_label() -> re.Pattern:
+    """A line that is a link's label, with or without its URL ("Accept:", "Lihat profil Budi: https://…")."""
+    labels = "|".join(vocab.entries("link_labels"))
+    return re.compile(rf"^(?:{labels})\s?:{{0,2}}" + _URL_TAIL, re.I)
+
+
+def is_link_label(line: str) -> bool:
+    return _link_label().match(line) is not None
+
+
+@lru_cache(maxsize=1)
+def _greeting() -> re.Pattern:
+    """"Hi Robin,", "Hai Robin,", "Hola, Robin:" (a salutation line; the French one may put a space before ":")."""
+    words = "|".join(vocab.entries("greetings"))
+    return re.compile(rf"^(?:{words})\b[^.!?]{{0,60}}(,|\s?:)$", re.I)
+
+
+@lru_cache(maxsize=1)
+def _headings() -> re.Pattern:
+    """The network's sentences naming the inviter ("X would like to connect…", "X is still waiting for…"), as one
+    pattern (one match per line instead of one per sentence); each sentence's `name` group renamed apart."""
+    sentences = [h.replace("(?P<name>", f"(?P<name{i}>") for i, h in enumerate(vocab.entries("headings"))]
+    return re.compile(r"^\s*(?:" + "|".join(f"(?:{h})" for h in sentences) + r")\s*$", re.I)
+
+
+def heading_name(line: str) -> str | None:
+    """The inviter named by one of the network's heading sentences, or None when the line is not one."""
+    m = _headings().match(line)
+    if not m:
+        return None
+    return next(v for v in m.groupdict().values() if v is not None).strip()
+
+
+@lru_cache(maxsize=1)
+def _local_footer() -> re.Pattern:
+    """The first line of the network's footer in every language ("Vous avez reçu une invitation…")."""
+    return re.compile("^(?:" + "|".join(vocab.entries("footers")) + ")", re.I)
+
+
+def _is_signoff(line: str) -> bool:
+    """"- Budi", "— Mary Ann", "- Thanh Huong": a dash and one word, or up to three capitalised words."""
+    m = _SIGNOFF.match(line)
+    if not m:
+        return False
+    words = m.group(1).split()
+    return len(words) == 1 or all(w[0].isupper() for w in words)
+
+
 _COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
 _TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
 _ACTION_WORD = re.compile(r"(accept|view|confirm)\b", re.I)
@@ -135,7 +181,7 @@ def _body_lines(text: str) -> list[str]:
         stripped = line.strip()
         if stripped.startswith("---") and not stripped.strip("-"):
             stripped = ""  # a rule between blocks, no content
-        elif _FOOTER.match(stripped) and out:
+        elif (_FOOTER.match(stripped) or _local_footer().match(stripped)) and out:
             break
         out.append(stripped)
     return out
@@ -146,19 +192,16 @@ def _layout(lines: list[str]) -> tuple[list[str], list[str], str | None]:
     phrase_name = None
     start = 0
     for i, line in enumerate(lines):
-        for pattern in (_REQUESTED, _WOULD_LIKE, _WAITING):
-            m = pattern.match(line)
-            if m:
-                phrase_name = m.group(1).strip()
-                start = i + 1
-                break
+        phrase_name = heading_name(line) if line else None
         if phrase_name:
+            start = i + 1
             break
     if lines and lines[0].lower() == "linkedin" and len(lines) > 1 and not lines[1]:
         start = max(start, 2)  # the 2011-2013 "LinkedIn / ------" banner
-    link_i = next((i for i in range(start, len(lines)) if _LINK_LABEL.match(lines[i])), len(lines))
-    sign_i = next((i for i in range(link_i - 1, start - 1, -1) if _SIGNOFF.match(lines[i])), None)
-    greet_i = next((i for i in range(start, link_i) if _GREETING.match(lines[i]) or
+    link_label, greeting = _link_label(), _greeting()
+    link_i = next((i for i in range(start, len(lines)) if link_label.match(lines[i])), len(lines))
+    sign_i = next((i for i in range(link_i - 1, start - 1, -1) if _is_signoff(lines[i])), None)
+    greet_i = next((i for i in range(start, link_i) if greeting.match(lines[i]) or
                     (i == _first_content(lines, start) and lines[i].endswith(",") and len(lines[i]) < 60
                      and phrase_name is not None)), None)
     if sign_i is not None:
@@ -171,9 +214,13 @@ def _layout(lines: list[str]) -> tuple[list[str], list[str], str | None]:
         card_start, card = _last_block(lines, greet_i + 1, link_i)
         return card, lines[greet_i + 1:card_start], phrase_name
     if phrase_name and link_i < len(lines):
-        # 2013/2016 reminders: "X would like to connect", [card], links, [note after the links]
+        # reminders: "X would like to connect" / "X's invitation is waiting…", [card], [note], links, [note after
+        # the links (2013/2016)]
         card = _block(lines, start, link_i)
-        after = [ln for ln in lines[link_i:] if not _LINK_LABEL.match(ln) and not ln.startswith("http")]
+        between = lines[_first_content(lines, start) + len(card):link_i]
+        if any(between):
+            return card, between, phrase_name
+        after = [ln for ln in lines[link_i:] if not link_label.match(ln) and not ln.startswith("http")]
         return card, after, phrase_name
     # 2024+: card first, then the note, then links
     card = _block(lines, start, link_i)
@@ -194,8 +241,8 @@ def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
     if start is None:
         return [], [], None
     body = _body_lines("\n".join(lines[start:]))
-    stop = next((i for i, ln in enumerate(body) if re.match(r"^(accept|view profile|confirm)\b", ln, re.I)),
-                len(body))
+    stop = next((i for i, ln in enumerate(body) if re.match(r"^(accept|view profile|confirm)\b", ln, re.I)
+                 or _link_label().match(ln)), len(body))
     card = body[:min(stop, 2)]
     rest = body[len(card):stop]
     for line in rest[:2]:  # location and count, when present
@@ -203,7 +250,24 @@ def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
             card.append(line)
         else:
             break
-    return card, body[len(card):stop], None
+    note = body[len(card):stop]
+    if not any(note):
+        note = _heading_note(mail.html, names[0])
+    return card, note, None
+
+
+_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.I | re.S)
+
+
+def _heading_note(markup: str, name: str) -> list[str]:
+    """The 2024 HTML-only layout puts the note in a heading above the profile card: the last heading before the
+    card's name, unless it is the network's own sentence (a heading that names the inviter)."""
+    at = markup.find(html.escape(name, quote=False))
+    headings = [html.unescape(re.sub(r"<[^>]+>", " ", m)) for m in _HEADING.findall(markup, 0, max(at, 0))]
+    text = " ".join(headings[-1].split()) if headings else ""
+    if not text or heading_name(text) or fold(text) == fold(name):
+        return []
+    return [text]
 
 
 def _first_content(lines: list[str], start: int) -> int:
@@ -239,9 +303,9 @@ def _join_note(lines: list[str], name: str | None) -> str | None:
         lines.pop(0)
     while lines and not lines[-1]:
         lines.pop()
-    if lines and _SIGNOFF.match(lines[-1]):
+    if lines and _is_signoff(lines[-1]):
         lines.pop()
-    if lines and _GREETING.match(lines[0]):
+    if lines and _greeting().match(lines[0]):
         lines.pop(0)
     text = "\n".join(lines).strip()
     return text or None
@@ -267,7 +331,7 @@ def _action_links(text: str) -> list[str]:
     lines = lines_of(text)
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if _ACTION_WORD.match(stripped) or _LINK_LABEL.match(stripped):
+        if _ACTION_WORD.match(stripped) or _link_label().match(stripped):
             found = urls_in(line) or (urls_in(lines[i + 1]) if i + 1 < len(lines) else [])
             out.extend(found)
     return out
@@ -278,7 +342,7 @@ def _html_action_links(mail: Mail) -> list[str]:
     out = []
     for href, label in _ANCHOR.findall(mail.html):
         label = _TAG_OR_NBSP.sub(" ", label).strip().lower()
-        if _ACTION_LABEL.match(label):
+        if _ACTION_LABEL.match(label) or _link_label().match(label):
             out.append(href.replace("&amp;", "&"))
     return out
 
@@ -312,7 +376,7 @@ def _card_location(chunks: list[str], name: str, headline: str) -> tuple[bool, s
     for i, chunk in enumerate(chunks[:-1]):
         if i > 0 and fold(chunk) == target and fold(chunks[i - 1]) == who:
             candidate = chunks[i + 1]
-            if _LINK_LABEL.match(candidate) or _COUNT.match(candidate) or len(candidate) > 80 or \
+            if _link_label().match(candidate) or _COUNT.match(candidate) or len(candidate) > 80 or \
                     _NOT_A_PLACE.match(candidate):
                 return True, None
             return True, candidate
