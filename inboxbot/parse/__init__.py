@@ -35,19 +35,34 @@ def parse(raw: bytes) -> Invitation:
 
 
 def claims_network(raw_headers: bytes) -> bool:
-    """Whether a message (its header block is enough) claims to come from a social network: only those need their
-    body read. A message that claims nothing is `other`, whatever its body says. A filter in front of the full
-    parse, which decides: it may say yes too often, never too rarely. Never raises."""
+    """Whether a message (its header block is enough) may claim to come from a social network: only those need their
+    body read. A filter in front of the full parse, which decides: it may say yes too often, never too rarely. A
+    message can claim a network by its body alone (the network's layout and links), so one whose subject speaks of
+    invitations or connecting is read whole too. Never raises."""
     try:
         head = raw_headers.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0].lower()
         if _sender_domain_claims(head):
             return True  # nearly all network mail: no need to parse the headers to know
-        return any(token in head for token in _CLAIM_TOKENS) and _claim(Mail.from_headers(raw_headers))[0] is not None
+        subject = _SUBJECT_LINE.search(b"\n" + head)
+        if (subject and _speaks_of_invitations(subject.group(0))) or any(token in head for token in _NETWORK_TOKENS):
+            return True  # the body may carry a network's layout: a claim only the full parse can see
+        if b"=?" not in head:
+            return False
+        mail = Mail.from_headers(raw_headers)  # encoded words: what they say needs decoding
+        return _claim(mail)[0] is not None or _speaks_of_invitations(mail.header("Subject").lower().encode())
     except Exception:
         return True  # unreadable headers: let the full parse decide and say why
 
 
-_CLAIM_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]}) + (b"=?",)
+_SUBJECT_LINE = re.compile(rb"\nsubject:.*(?:\r?\n[ \t].*)*")
+# what the subject of a notification (or of a forgery dressed as one) speaks of, in the languages we read
+_INVITATION_WORDS = (b"connect", b"invit", b"contact", b"kontakt", b"network", b"netzwerk", b"convite", b"invito",
+                     b"undangan", b"uitnodiging", b"terhubung", b"collegar", b"conectar", b"friend", b"waiting")
+_NETWORK_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]})
+
+
+def _speaks_of_invitations(subject: bytes) -> bool:
+    return any(word in subject for word in _INVITATION_WORDS)
 # searched in "\n" + the block: a literal first character makes the scan several times faster than ^ with re.M
 _ADDRESS_HEADER = re.compile(rb"\n(?:from|sender):.*(?:\r?\n[ \t].*)*")
 _DOMAIN = re.compile(rb"@([a-z0-9][a-z0-9.-]*)")
@@ -155,10 +170,24 @@ def _claim(mail: Mail) -> tuple[Network | None, str]:
     for net in NETWORKS:
         if re.search(rf"\b{re.escape(net.brand)}\b", display, re.I):
             return net, f"the sender's name says {display!r}"
+    forwarded = _FORWARDED_SUBJECT.match(subject)
     for net in NETWORKS:
-        if any(p.search(subject) for p in net.subject_claims):
+        if not forwarded and any(p.search(subject) for p in net.subject_claims):
             return net, f"the subject is {net.brand}'s: {subject!r}"
-    return None, "no network's domain, headers, sender name or subject"
+    if forwarded or _FORWARD_MARK.search(mail.best_text):
+        return None, "a person forwarding a message claims nothing"  # POLICY.md section 2: it is their own mail
+    for net in NETWORKS:
+        layout = net.layout(mail) if net.layout else None
+        if layout:
+            return net, layout
+    return None, "no network's domain, headers, sender name, subject or layout"
+
+
+_FORWARDED_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i|vs|doorst)\s*:", re.I)
+_FORWARD_MARK = re.compile(
+    r"^\s*(-{2,}\s*(forwarded message|original message|weitergeleitete nachricht|urspr\u00fcngliche nachricht|"
+    r"mensaje reenviado|message transf\u00e9r\u00e9|mensagem encaminhada|messaggio inoltrato|doorgestuurd bericht|"
+    r"pesan yang diteruskan)\s*-{2,}|begin forwarded message:)\s*$", re.I | re.M)
 
 
 @lru_cache(maxsize=4096)  # an inbox's senders come from few domains, asked about again and again
@@ -198,7 +227,15 @@ def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Ev
         claimed=net.name, claim_reason=claim_reason, network_domains=net.domains, dkim_domains=net.dkim_domains,
         lookalike=lookalike, from_address=from_addr, from_ok=bool(from_domain) and net.owns_domain(from_domain),
         sender_ok=bool(sender) and net.owns_domain(sender.rpartition("@")[2]), foreign_links=foreign,
-        auth_results=tuple(_auth_results(mail)))
+        auth_results=tuple(_auth_results(mail)), sent=_sent(mail), signed_since=net.signed_since)
+
+
+def _sent(mail: Mail) -> str | None:
+    """The Date header as YYYY-MM-DD, or None."""
+    try:
+        return email.utils.parsedate_to_datetime(mail.header("Date")).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _auth_results(mail: Mail) -> list[AuthResult]:

@@ -133,6 +133,20 @@ def read(mail: Mail) -> Fields:
         action_links=tuple(actions + _html_action_links(mail)))
 
 
+_LAYOUT_LINK = re.compile(r"linkedin\.com/(comm/|e/v2\?|e/[^\s/]+/[^\s/]+/[^\s/]+/blk/)")  # searched folded
+_LAYOUT_FOOTER = re.compile(r"you are receiving invitation|this email was intended for|learn why we included this|"
+                            r"linkedin (corporation|ireland)")  # searched folded
+
+
+def claims_layout(mail: Mail) -> str | None:
+    """A message that is dressed as LinkedIn's notification (its notification links and its footer) claims LinkedIn,
+    wherever it comes from."""
+    text = mail.best_text
+    if search_folded(_LAYOUT_LINK, text) and search_folded(_LAYOUT_FOOTER, text):
+        return "it carries LinkedIn's notification layout: its notification links and its footer"
+    return None
+
+
 def _kind(mail: Mail) -> tuple[Kind, str]:
     cls = mail.header("X-LinkedIn-Class").upper()
     tpl = mail.header("X-LinkedIn-Template")
@@ -157,7 +171,7 @@ def _kind(mail: Mail) -> tuple[Kind, str]:
     if any(_INVITE_TEMPLATES.search(k) for k in keys) or _INVITE_SUBJECT.search(subject):
         return Kind.INVITATION, "invitation subject or template key"
     if any(_is_accept(u) for u in urls_in(text)) and re.search(
-            r"(requested to add you|would like to connect|confirm that you know)", text, re.I):
+            r"(requested to add you|would like to connect|confirm that you know|^accept:)", text, re.I | re.M):
         return Kind.INVITATION, "invitation wording and accept link"
     if re.search(r"has accepted your invitation", text, re.I):
         return Kind.ACCEPTANCE, "acceptance wording"
@@ -395,4 +409,4 @@ def _inviter_email(mail: Mail, from_addr: str) -> str | None:
 
 NETWORK = Network(
     name="linkedin", brand="LinkedIn", domains=DOMAINS, dkim_domains=DOMAINS, header_prefixes=("X-LinkedIn-",),
-    subject_claims=(_INVITE_SUBJECT, _REMINDER_SUBJECT), read=read)
+    subject_claims=(_INVITE_SUBJECT, _REMINDER_SUBJECT), signed_since="2011-01-01", read=read, layout=claims_layout)
