@@ -258,11 +258,14 @@ def _note(fields: Fields) -> tuple[str | None, bool, str | None]:
 
 _SENTENCE_BREAK = re.compile(r"\n|(?<=[.!?])\s+")
 _LOOSE_RATIO = 90  # out of 100: a default note with a word or two changed, lost or glued, still is one
+_LONGEST_LOOSE_DEFAULT = 300  # characters: the longest default note (113) with a reminder's heading or two
 
 
 def _loose_default(text: str) -> str | None:
     """The language of a default note read loosely: without the network's own sentences glued to it (a reminder's
     "X is still waiting for your response."), and allowing for small differences. None when it is no default."""
+    if len(text) > _LONGEST_LOOSE_DEFAULT:
+        return None  # the network's sentences are short: a longer note is more than a default note with them
     kept = [s for s in _SENTENCE_BREAK.split(text) if s.strip() and not checks.is_network_text(s)]
     key = vocab.note_key(" ".join(kept))
     if not key:

@@ -56,16 +56,27 @@ def _greeting() -> re.Pattern:
     return re.compile(rf"^(?:{words})\b[^.!?]{{0,60}}(,|\s?:)$", re.I)
 
 
+# every heading names LinkedIn or asks for a response: lines without these words (most) skip the costly pattern
+_HEADING_WORDS = re.compile(r"linkedin|response|antwort|respuesta|r\u00e9ponse|resposta|risposta|reactie|tanggapan",
+                            re.I)
+
+
 @lru_cache(maxsize=1)
 def _headings() -> re.Pattern:
     """The network's sentences naming the inviter ("X would like to connect…", "X is still waiting for…"), as one
     pattern (one match per line instead of one per sentence); each sentence's `name` group renamed apart."""
-    sentences = [h.replace("(?P<name>", f"(?P<name{i}>") for i, h in enumerate(vocab.entries("headings"))]
-    return re.compile(r"^\s*(?:" + "|".join(f"(?:{h})" for h in sentences) + r")\s*$", re.I)
+    sentences = vocab.entries("headings")
+    missing = [h for h in sentences if not _HEADING_WORDS.search(h)]
+    if missing:
+        raise ValueError(f"a vocab heading names neither LinkedIn nor a response: {missing[0]!r}")
+    named = [h.replace("(?P<name>", f"(?P<name{i}>") for i, h in enumerate(sentences)]
+    return re.compile(r"^\s*(?:" + "|".join(f"(?:{h})" for h in named) + r")\s*$", re.I)
 
 
 def heading_name(line: str) -> str | None:
     """The inviter named by one of the network's heading sentences, or None when the line is not one."""
+    if "://" in line or not _HEADING_WORDS.search(line):
+        return None  # no heading holds a link: the lines with LinkedIn's links are many
     m = _headings().match(line)
     if not m:
         return None
