@@ -121,7 +121,7 @@ def _parse(raw: bytes) -> Invitation:
         mutual_connections=fields.mutual_connections, language=language, accept_url=fields.accept_url,
         evidence=_evidence(mail, network, claim_reason, fields), why_kind=fields.why_kind, **common)
     if inv.kind in (Kind.INVITATION, Kind.REMINDER):
-        return replace(inv, doubts=checks.doubts(inv, mail.address("From")[0], network))
+        return replace(inv, doubts=checks.doubts(inv, mail.address("From")[0], mail.address("To")[0], network))
     return inv
 
 
@@ -275,16 +275,34 @@ def _loose_default(text: str) -> str | None:
 
 
 def detect_language(text: str) -> str | None:
-    """The language whose stopwords cover the note best (None for very short or unclear text)."""
+    """The language whose stopwords cover the note best (None for very short or unclear text). A word that is a
+    stopword in several languages ("de", "en", "je") counts for each only by a share: "nous" tells French from
+    Dutch better than "de" does."""
     words = re.findall(r"[^\W\d_]+(?:'[a-z]+)?", fold(text))
     if len(words) < 3:
         return None
-    scores = {}
+    hits: dict[str, int] = {}
+    weight: dict[str, float] = {}
+    stopwords = _stopword_languages()
+    for word in words:
+        languages = stopwords.get(word, ())
+        for lang in languages:
+            hits[lang] = hits.get(lang, 0) + 1
+            weight[lang] = weight.get(lang, 0.0) + 1 / len(languages)
+    if not weight:
+        return None
+    best = max(weight, key=weight.get)
+    return best if hits[best] >= 2 else None
+
+
+@lru_cache(maxsize=1)
+def _stopword_languages() -> dict[str, tuple[str, ...]]:
+    """Stopword -> the languages it is a stopword of."""
+    out: dict[str, tuple[str, ...]] = {}
     for lang, data in vocab.vocabularies().items():
-        stop = set(data.get("stopwords", ()))
-        scores[lang] = sum(1 for w in words if w in stop)
-    best = max(scores, key=scores.get)
-    return best if scores[best] >= 2 else None
+        for word in data.get("stopwords", ()):
+            out[word] = out.get(word, ()) + (lang,)
+    return out
 
 
 def _with_email_from_note(inviter: Person, note: str) -> Person:

@@ -12,12 +12,15 @@ from functools import lru_cache
 from inboxbot import vocab
 from inboxbot.model import Invitation
 from inboxbot.parse.base import URL_RE, Network, domain_in, fold, host_of, strip_display_suffix
-from inboxbot.parse.linkedin import heading_name, is_link_label
+from inboxbot.parse.linkedin import heading_name, is_count, is_link_label
 
 _SENTENCE = re.compile(r"[!?:;]\s*$|^[\"'\u201c\u201e\u00ab]|\S+\s+\S+\s+\S+\s+\S+.*\.$")
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_NAME_WORDS = 6
 _VANITY = re.compile(r"/in/([^/?#]+)", re.I)
+# the links of a notification (a person's note may link to a profile, never to these)
+_NOTIFICATION_LINK = re.compile(r"/comm/|/e/v2\?|[?&](trk|trkemail|midtoken|lipi)=|invite-accept|accept-invitation|"
+                                r"invitationid=", re.I)
 
 
 @lru_cache(maxsize=1)
@@ -26,17 +29,21 @@ def _chrome() -> re.Pattern:
     return re.compile("|".join(f"(?:{c})" for c in vocab.entries("chrome")), re.I)
 
 
-def doubts(inv: Invitation, display_name: str, network: Network) -> tuple[str, ...]:
-    """What looks misread in an invitation's fields (empty when nothing does)."""
+def doubts(inv: Invitation, display_name: str, recipient_name: str, network: Network) -> tuple[str, ...]:
+    """What looks misread in an invitation's fields (empty when nothing does). display_name: the From header's;
+    recipient_name: the To header's (the owner's own name is never the inviter's)."""
     found: list[str] = []
     person = inv.inviter
-    if person.name:
+    if person.name and recipient_name and fold(person.name) == fold(recipient_name):
+        found.append(f"the name is the recipient's: {person.name[:60]!r}")
+    elif person.name:
         found += _name_doubts(person.name, network)
         if not found:
             found += _agreement(person.name, display_name, inv.subject or "", person.profile_url, network)
     if inv.note:
         found += _note_doubts(inv.note, person.headline, network)
-    if person.headline and is_network_text(person.headline):
+    if person.headline and (is_network_text(person.headline) or is_link_label(person.headline)
+                            or vocab.note_key(person.headline) in vocab.default_notes()):
         found.append(f"the headline is the network's own text: {person.headline[:60]!r}")
     for what, url in (("accept link", inv.accept_url), ("profile link", person.profile_url)):
         if url and not domain_in(host_of(url), network.domains):
@@ -80,11 +87,11 @@ def _agreement(name: str, display_name: str, subject: str, profile_url: str | No
 
 def _note_doubts(note: str, headline: str | None, network: Network) -> list[str]:
     found = []
-    home = [u for u in URL_RE.findall(note) if domain_in(host_of(u), network.domains)]
+    home = [u for u in URL_RE.findall(note) if domain_in(host_of(u), network.domains) and _NOTIFICATION_LINK.search(u)]
     if home:
         found.append(f"the note holds the network's own link: {home[0][:60]}")
     lines = [ln.strip() for ln in note.split("\n") if ln.strip()]
-    chrome = next((ln for ln in lines if is_network_text(ln) or is_link_label(ln)), None)
+    chrome = next((ln for ln in lines if is_network_text(ln) or is_link_label(ln) or is_count(ln)), None)
     if chrome:
         found.append(f"the note holds the network's own text: {chrome[:60]!r}")
     if headline and fold(headline) in {fold(ln) for ln in lines}:

@@ -84,6 +84,16 @@ def heading_name(line: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
+def _count() -> re.Pattern:
+    """"7 connections in common", "3 gemeinsame Kontakte": the card's mutual-connection count, in every language."""
+    return re.compile(r"^(\d[\d,.]*)\s+(?:" + "|".join(vocab.entries("counts")) + r")$", re.I)
+
+
+def is_count(line: str) -> bool:
+    return _count().match(line) is not None
+
+
+@lru_cache(maxsize=1)
 def _local_footer() -> re.Pattern:
     """The first line of the network's footer in every language ("Vous avez reçu une invitation…")."""
     return re.compile("^(?:" + "|".join(vocab.entries("footers")) + ")", re.I)
@@ -98,7 +108,6 @@ def _is_signoff(line: str) -> bool:
     return len(words) == 1 or all(w[0].isupper() for w in words)
 
 
-_COUNT = re.compile(r"^(\d[\d,.]*)\s+(?:shared\s+)?connections?\s+in\s+common$", re.I)
 _TEXT_CUT = re.compile(r"<div itemscope|<div\b", re.I)
 _ACTION_WORD = re.compile(r"(accept|view|confirm)\b", re.I)
 # spelled out instead of IGNORECASE: the scan for "<a" over a whole document is a sixth faster
@@ -127,8 +136,8 @@ def read(mail: Mail) -> Fields:
     if name and fold(name) in ("linkedin", ""):
         name = phrase_name
     headline = card[1] if len(card) > 1 else None
-    location = card[2] if len(card) > 2 and not _COUNT.match(card[2]) else None
-    mutual = next((int(re.sub(r"\D", "", c)) for c in card if _COUNT.match(c)), None)
+    location = card[2] if len(card) > 2 and not is_count(card[2]) else None
+    mutual = next((int(re.sub(r"\D", "", c)) for c in card if is_count(c)), None)
     if location is None and name and card:
         location = _location_from_html(mail, name, headline)
     links = [u for u in urls_in(text) if _is_accept(u) or _is_profile(u)]
@@ -271,7 +280,7 @@ def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
     card = body[:min(stop, 2)]
     rest = body[len(card):stop]
     for line in rest[:2]:  # location and count, when present
-        if _COUNT.match(line) or (len(card) == 2 and len(line) <= 60 and not line.endswith((".", "!", "?"))):
+        if is_count(line) or (len(card) == 2 and len(line) <= 60 and not line.endswith((".", "!", "?"))):
             card.append(line)
         else:
             break
@@ -401,7 +410,7 @@ def _card_location(chunks: list[str], name: str, headline: str) -> tuple[bool, s
     for i, chunk in enumerate(chunks[:-1]):
         if i > 0 and fold(chunk) == target and fold(chunks[i - 1]) == who:
             candidate = chunks[i + 1]
-            if _link_label().match(candidate) or _COUNT.match(candidate) or len(candidate) > 80 or \
+            if _link_label().match(candidate) or is_count(candidate) or len(candidate) > 80 or \
                     _NOT_A_PLACE.match(candidate):
                 return True, None
             return True, candidate

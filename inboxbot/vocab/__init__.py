@@ -7,7 +7,8 @@ language of a note), and pattern lists (`recruiter`, `sales_pitch`, `generic_con
 
 The parser's own words are different: `greetings` (words that open a salutation line), `link_labels` (the text before
 a link, e.g. "Accept", "Lihat profil X"), `headings` (the network's sentence naming the inviter, with a `name` group),
-`footers` (how the network's footer starts) and `chrome` (other sentences only the network writes). They are regular expressions matched case-insensitively
+`footers` (how the network's footer starts), `counts` (the words after "N" in "N connections in common") and
+`chrome` (other sentences only the network writes). They are regular expressions matched case-insensitively
 against a line as written, accents kept; parse/linkedin.py anchors them.
 """
 from __future__ import annotations
