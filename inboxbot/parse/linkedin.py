@@ -46,7 +46,18 @@ def _link_label() -> re.Pattern:
 
 
 def is_link_label(line: str) -> bool:
-    return _link_label().match(line) is not None
+    """Whether a line is a link's label, or a short row of them ("Akzeptieren Profil anzeigen", as buttons
+    render)."""
+    return _link_label().match(line) is not None or (len(line) <= _LABEL_ROW and _label_row().match(line) is not None)
+
+
+_LABEL_ROW = 80  # characters: a row of buttons is short, and the row pattern is only tried on short lines
+
+
+@lru_cache(maxsize=1)
+def _label_row() -> re.Pattern:
+    labels = "|".join(vocab.entries("link_labels"))
+    return re.compile(rf"^(?:(?:{labels})\s?:{{0,2}}(?:\s+|$))+$", re.I)
 
 
 @lru_cache(maxsize=1)
@@ -267,16 +278,15 @@ def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
     "View profile" button) and read name, headline, location, count, note, as in the 2024 layout."""
     anchors = [(href.replace("&amp;", "&"), html.unescape(re.sub(r"<[^>]+>", "", label)).strip())
                for href, label in re.findall(r'<a\b[^>]*href="([^"]+)"[^>]*>(.*?)</a>', mail.html, re.I | re.S)]
-    view = next((href for href, label in anchors if re.match(r"^view profile$", label, re.I)), None)
-    names = [label for href, label in anchors if view and href == view and label and
-             not re.match(r"^view profile$", label, re.I)]
+    view = next((href for href, label in anchors if _is_profile(href) and is_link_label(label)), None)
+    names = [label for href, label in anchors if view and href == view and label and not is_link_label(label)]
     lines = [ln.strip() for ln in mail.html_text.split("\n") if ln.strip()]
     start = next((i for i, ln in enumerate(lines) if names and fold(ln) == fold(names[0])), None)
     if start is None:
         return [], [], None
     body = _body_lines("\n".join(lines[start:]))
     stop = next((i for i, ln in enumerate(body) if re.match(r"^(accept|view profile|confirm)\b", ln, re.I)
-                 or _link_label().match(ln)), len(body))
+                 or is_link_label(ln)), len(body))
     card = body[:min(stop, 2)]
     rest = body[len(card):stop]
     for line in rest[:2]:  # location and count, when present
@@ -299,8 +309,8 @@ def _heading_note(markup: str, name: str) -> list[str]:
     at = markup.find(html.escape(name, quote=False))
     headings = [html.unescape(re.sub(r"<[^>]+>", " ", m)) for m in _HEADING.findall(markup, 0, max(at, 0))]
     text = " ".join(headings[-1].split()) if headings else ""
-    if not text or heading_name(text) or fold(text) == fold(name):
-        return []
+    if not text or heading_name(text) or fold(text) == fold(name) or _INVITE_SUBJECT.search(text):
+        return []  # the network's own heading ("I want to connect"), not a note
     return [text]
 
 
