@@ -398,7 +398,8 @@ def invitation_from_json(text: str | None) -> Invitation | None:
         for key, value in evidence.items():
             if isinstance(value, list):
                 evidence[key] = tuple(value)
-        fields = {k: v for k, v in data.items() if k in Invitation.__dataclass_fields__}
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+                  if k in Invitation.__dataclass_fields__}  # JSON has lists where the dataclass has tuples (doubts)
         fields.update(kind=Kind(data["kind"]), inviter=Person(**(data.get("inviter") or {})),
                       evidence=Evidence(**evidence))
         return Invitation(**fields)

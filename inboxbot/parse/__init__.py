@@ -44,6 +44,8 @@ def claims_network(raw_headers: bytes) -> bool:
         if _sender_domain_claims(head):
             return True  # nearly all network mail: no need to parse the headers to know
         subject = _SUBJECT_LINE.search(b"\n" + head)
+        if subject and _speaks_of_invitations(subject.group(0)) and b"\nauto-submitted: auto-generated" in b"\n" + head:
+            subject = None  # a machine's own report (RFC 3834; inboxbot's digest): not read for its subject alone
         if (subject and _speaks_of_invitations(subject.group(0))) or any(token in head for token in _NETWORK_TOKENS):
             return True  # the body may carry a network's layout: a claim only the full parse can see
         if b"=?" not in head:
