@@ -225,11 +225,14 @@ def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Ev
     lookalike = next((a.rpartition("@")[2] for a in (from_addr, sender)
                       if a and not net.owns_domain(a.rpartition("@")[2]) and _lookalike(a.rpartition("@")[2], net)),
                      None)
+    auth_results = tuple(_auth_results(mail))
+    # the date matters only to a header with no DKIM result for a network that started signing at some date
+    undated = net.signed_since is None or all(a.dkim_results for a in auth_results)
     return Evidence(
         claimed=net.name, claim_reason=claim_reason, network_domains=net.domains, dkim_domains=net.dkim_domains,
         lookalike=lookalike, from_address=from_addr, from_ok=bool(from_domain) and net.owns_domain(from_domain),
         sender_ok=bool(sender) and net.owns_domain(sender.rpartition("@")[2]), foreign_links=foreign,
-        auth_results=tuple(_auth_results(mail)), sent=_sent(mail), signed_since=net.signed_since)
+        auth_results=auth_results, sent=None if undated else _sent(mail), signed_since=net.signed_since)
 
 
 def _sent(mail: Mail) -> str | None:
@@ -268,8 +271,15 @@ def _loose_default(text: str) -> str | None:
     "X is still waiting for your response."), and allowing for small differences. None when it is no default."""
     if len(text) > _LONGEST_LOOSE_DEFAULT:
         return None  # the network's sentences are short: a longer note is more than a default note with them
+    language = _nearest_default(vocab.note_key(text))
+    if language or not checks.is_network_text(text):
+        return language
     kept = [s for s in _SENTENCE_BREAK.split(text) if s.strip() and not checks.is_network_text(s)]
-    key = vocab.note_key(" ".join(kept))
+    return _nearest_default(vocab.note_key(" ".join(kept)))
+
+
+def _nearest_default(key: str) -> str | None:
+    """The language of the default note within _LOOSE_RATIO of a note key, or None."""
     if not key:
         return None
     found = process.extractOne(key, vocab.default_notes().keys(), scorer=fuzz.ratio, score_cutoff=_LOOSE_RATIO)

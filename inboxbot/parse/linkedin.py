@@ -236,14 +236,15 @@ def _layout(lines: list[str]) -> tuple[list[str], list[str], str | None]:
     """Split the body into the inviter's card (name, headline, location, count) and the note slot."""
     phrase_name = None
     start = 0
-    for i, line in enumerate(lines):
+    link_label, greeting = _link_label(), _greeting()
+    first_link = next((i for i, line in enumerate(lines) if link_label.match(line)), len(lines))
+    for i, line in enumerate(lines[:first_link]):  # the heading naming the inviter comes before the links
         phrase_name = heading_name(line) if line else None
         if phrase_name:
             start = i + 1
             break
     if lines and lines[0].lower() == "linkedin" and len(lines) > 1 and not lines[1]:
         start = max(start, 2)  # the 2011-2013 "LinkedIn / ------" banner
-    link_label, greeting = _link_label(), _greeting()
     link_i = next((i for i in range(start, len(lines)) if link_label.match(lines[i])), len(lines))
     sign_i = next((i for i in range(link_i - 1, start - 1, -1) if _is_signoff(lines[i])), None)
     greet_i = next((i for i in range(start, link_i) if greeting.match(lines[i]) or
@@ -386,7 +387,7 @@ def _html_action_links(mail: Mail) -> list[str]:
     out = []
     for href, label in _ANCHOR.findall(mail.html):
         label = _TAG_OR_NBSP.sub(" ", label).strip().lower()
-        if _ACTION_LABEL.match(label) or _link_label().match(label):
+        if _ACTION_LABEL.match(label) or (0 < len(label) <= _LABEL_ROW and _link_label().match(label)):
             out.append(href.replace("&amp;", "&"))
     return out
 
