@@ -87,3 +87,16 @@ def test_the_labelled_set_covers_every_language_of_the_default_notes():
     for kind in ("guest-invite", "guest-reminder"):
         languages = {lab.get("language") for lab in LABELS if kind in lab["source"]}
         assert languages == {"en", "de", "es", "fr", "pt", "it", "nl", "id"}, kind
+
+
+def test_explain_says_verified_unverified_or_failed_and_lists_the_doubts():
+    files = [next(CASES.glob(f"mail/{n}-*.eml")).name for n in ("003", "024", "026", "027")]
+    done = subprocess.run([sys.executable, "-m", "inboxbot", "explain", "--config", str(CORPUS / "config.toml"),
+                           *[f"mail/{f}" for f in files]], cwd=CASES, capture_output=True, text=True)
+    blocks = done.stdout.split("== ")[1:]
+    assert len(blocks) == 4 and not re.search(r"\bauthentic\b", done.stdout, re.I)
+    verified, doubtful, forged, old = blocks
+    assert "reminder on linkedin, verified" in verified and "doubt:" not in verified
+    assert "doubt: the name reads like a sentence" in doubtful and "HIT  doubtful" in doubtful
+    assert "on linkedin, FAILED the authenticity checks" in forged
+    assert "on linkedin, unverified" in old and "before linkedin signed its mail" in old
