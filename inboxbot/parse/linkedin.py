@@ -297,22 +297,12 @@ def _html_only_layout(mail: Mail) -> tuple[list[str], list[str], str | None]:
             break
     note = body[len(card):stop]
     if not any(note):
-        note = _heading_note(mail.html, names[0])
+        # the 2024 HTML-only layout may put the note above the card (in a heading, or a paragraph with a greeting):
+        # what stands between the header's links (the owner's name) and the card, but for the network's own words
+        header = {label for href, label in anchors if href != view}
+        note = [ln for ln in lines[:start] if ln not in header and not _greeting().match(ln)
+                and not heading_name(ln) and not _INVITE_SUBJECT.search(ln)]
     return card, note, None
-
-
-_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.I | re.S)
-
-
-def _heading_note(markup: str, name: str) -> list[str]:
-    """The 2024 HTML-only layout puts the note in a heading above the profile card: the last heading before the
-    card's name, unless it is the network's own sentence (a heading that names the inviter)."""
-    at = markup.find(html.escape(name, quote=False))
-    headings = [html.unescape(re.sub(r"<[^>]+>", " ", m)) for m in _HEADING.findall(markup, 0, max(at, 0))]
-    text = " ".join(headings[-1].split()) if headings else ""
-    if not text or heading_name(text) or fold(text) == fold(name) or _INVITE_SUBJECT.search(text):
-        return []  # the network's own heading ("I want to connect"), not a note
-    return [text]
 
 
 def _first_content(lines: list[str], start: int) -> int:
