@@ -176,7 +176,7 @@ def _claim(mail: Mail) -> tuple[Network | None, str]:
     for net in NETWORKS:
         if not forwarded and any(p.search(subject) for p in net.subject_claims):
             return net, f"the subject is {net.brand}'s: {subject!r}"
-    if forwarded or _FORWARD_MARK.search(mail.best_text):
+    if forwarded or _FORWARD_MARK.search(mail.text if mail.text.strip() else mail.html):
         return None, "a person forwarding a message claims nothing"  # POLICY.md section 2: it is their own mail
     for net in NETWORKS:
         layout = net.layout(mail) if net.layout else None
@@ -187,9 +187,9 @@ def _claim(mail: Mail) -> tuple[Network | None, str]:
 
 _FORWARDED_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i|vs|doorst)\s*:", re.I)
 _FORWARD_MARK = re.compile(
-    r"^\s*(-{2,}\s*(forwarded message|original message|weitergeleitete nachricht|urspr\u00fcngliche nachricht|"
+    r"-{2,}\s*(forwarded message|original message|weitergeleitete nachricht|urspr\u00fcngliche nachricht|"
     r"mensaje reenviado|message transf\u00e9r\u00e9|mensagem encaminhada|messaggio inoltrato|doorgestuurd bericht|"
-    r"pesan yang diteruskan)\s*-{2,}|begin forwarded message:)\s*$", re.I | re.M)
+    r"pesan yang diteruskan)\s*-{2,}|begin forwarded message:", re.I)
 
 
 @lru_cache(maxsize=4096)  # an inbox's senders come from few domains, asked about again and again

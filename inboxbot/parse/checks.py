@@ -91,7 +91,9 @@ def _note_doubts(note: str, headline: str | None, network: Network) -> list[str]
     if home:
         found.append(f"the note holds the network's own link: {home[0][:60]}")
     lines = [ln.strip() for ln in note.split("\n") if ln.strip()]
-    chrome = next((ln for ln in lines if is_network_text(ln) or is_link_label(ln) or is_count(ln)), None)
+    sentence = _chrome().search(note)  # once over the whole note; the line patterns line by line
+    chrome = sentence.group(0) if sentence else next(
+        (ln for ln in lines if heading_name(ln) or is_link_label(ln) or is_count(ln)), None)
     if chrome:
         found.append(f"the note holds the network's own text: {chrome[:60]!r}")
     if headline and fold(headline) in {fold(ln) for ln in lines}:

@@ -105,9 +105,9 @@ def is_count(line: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _local_footer() -> re.Pattern:
-    """The first line of the network's footer in every language ("Vous avez reçu une invitation…")."""
-    return re.compile("^(?:" + "|".join(vocab.entries("footers")) + ")", re.I)
+def _footer() -> re.Pattern:
+    """The first line of the network's footer, in every language ("Vous avez reçu une invitation…")."""
+    return re.compile(_FOOTER.pattern + "|^(?:" + "|".join(vocab.entries("footers")) + ")", re.I)
 
 
 def _is_signoff(line: str) -> bool:
@@ -172,7 +172,7 @@ _LAYOUT_FOOTER = re.compile(r"you are receiving invitation|this email was intend
 def claims_layout(mail: Mail) -> str | None:
     """A message that is dressed as LinkedIn's notification (its notification links and its footer) claims LinkedIn,
     wherever it comes from."""
-    text = mail.best_text
+    text = mail.text if mail.text.strip() else mail.html  # the markup as it is: no need to convert it to find these
     if search_folded(_LAYOUT_LINK, text) and search_folded(_LAYOUT_FOOTER, text):
         return "it carries LinkedIn's notification layout: its notification links and its footer"
     return None
@@ -226,7 +226,7 @@ def _body_lines(text: str) -> list[str]:
         stripped = line.strip()
         if stripped.startswith("---") and not stripped.strip("-"):
             stripped = ""  # a rule between blocks, no content
-        elif (_FOOTER.match(stripped) or _local_footer().match(stripped)) and out:
+        elif _footer().match(stripped) and out:
             break
         out.append(stripped)
     return out
