@@ -53,8 +53,17 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
            ) -> tuple[bool, list[str]]:
     """(authentic, reasons) for a message that claims a network. Only the topmost (trusted) Authentication-Results
     header counts: deeper ones can be written by anyone."""
+    status, reasons = authenticity(evidence, trusted_ids, require_dkim)
+    return status != "failed", reasons
+
+
+def authenticity(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: bool = False,
+                 ) -> tuple[str, list[str]]:
+    """("verified" | "unverified" | "failed", reasons): verified when a trusted header reports the network's DKIM
+    pass and everything else holds; unverified when nobody checked the signature (no trusted header, or the
+    network's mail from before it signed, with only SPF), the rest holding; failed otherwise."""
     if evidence.claimed is None:
-        return True, ["no network claim to verify"]
+        return "unverified", ["no network claim to verify"]
     failures: list[str] = []
     passes: list[str] = []
     if evidence.lookalike:
@@ -72,7 +81,10 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
         network_pass = _network_passes(header, evidence)
         if header.dmarc == "fail":
             failures.append(f"{header.authserv_id} reports dmarc=fail")
-        if network_pass:
+        if _before_signing(evidence, header) and not require_dkim:
+            passes.append(f"not verified: {header.authserv_id} reports only spf={header.spf}, and the message is "
+                          f"dated {evidence.sent}, before {evidence.claimed} signed its mail ({evidence.signed_since})")
+        elif network_pass:
             dkim_ok = True
             passes.append(f"{header.authserv_id} reports dkim=pass for {network_pass[0]}")
         else:
@@ -86,7 +98,17 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
             failures.append(f"From {evidence.from_address or '(none)'} is not at {evidence.network_domains[0]}")
     if evidence.foreign_links:
         failures.append(f"link to a foreign host: {evidence.foreign_links[0][:80]}")
-    return (not failures), (failures or passes)
+    if failures:
+        return "failed", failures
+    return ("verified" if dkim_ok else "unverified"), passes
+
+
+def _before_signing(evidence: Evidence, header: AuthResult) -> bool:
+    """Mail the network sent before it signed any: no DKIM or DMARC result, a passing SPF result, and a date before
+    the network's first signatures."""
+    return (not header.dkim_results and header.dmarc is None and header.spf == "pass" and evidence.from_ok
+            and evidence.sent is not None and evidence.signed_since is not None
+            and evidence.sent < evidence.signed_since)
 
 
 def _trusted_header(evidence: Evidence, trusted_ids: tuple[str, ...]) -> AuthResult | None:
@@ -140,6 +162,14 @@ class NotAnInvitation(Rule):
         if inv.error:
             return Check(True, f"could not be read ({inv.error})")
         return Check(True, f"{inv.kind.value}: {inv.why_kind}")
+
+
+class Doubtful(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if inv.doubts:
+            return Check(True, "the parser is unsure of what it read, so no reply is built on it: "
+                         + "; ".join(inv.doubts))
+        return Check(False, "every field passed the parser's self-checks")
 
 
 class Blocked(Rule):
@@ -227,6 +257,8 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Forged("forged", "a message that claims a network but fails the authenticity checks", Decision.QUARANTINE),
     NotAnInvitation("not-an-invitation", "acceptances, InMail, alerts, newsletters and other mail are left alone",
                     Decision.IGNORE),
+    Doubtful("doubtful", "the parser's self-checks failed on a field: the owner reviews it, nothing is drafted",
+             Decision.ASK),
     Blocked("blocked", "the inviter's name, email, domain or profile is on policy.block", Decision.DECLINE),
     KnownContact("known-contact", "the inviter is in your contacts, policy.allow, or your Sent mail",
                  Decision.ACCEPT),

@@ -4,6 +4,12 @@ Each file may have: `default_notes` (the networks' built-in invitation texts), `
 language of a note), and pattern lists (`recruiter`, `sales_pitch`, `generic_connect`, `acquaintance`,
 `compliment`, `shared_group`, `purpose`). Patterns are regular expressions matched against the folded text
 (NFKC, accents stripped, lower case), so they are written without accents and in lower case.
+
+The parser's own words are different: `greetings` (words that open a salutation line), `link_labels` (the text before
+a link, e.g. "Accept", "Lihat profil X"), `headings` (the network's sentence naming the inviter, with a `name` group),
+`footers` (how the network's footer starts), `counts` (the words after "N" in "N connections in common") and
+`chrome` (other sentences only the network writes). They are regular expressions matched case-insensitively
+against a line as written, accents kept; parse/linkedin.py anchors them.
 """
 from __future__ import annotations
 
@@ -28,6 +34,12 @@ def vocabularies() -> dict[str, dict]:
 def patterns(category: str) -> tuple[tuple[str, re.Pattern], ...]:
     """(language, compiled pattern) for every pattern of a category, in every language."""
     return tuple((lang, re.compile(p)) for lang, vocab in vocabularies().items() for p in vocab.get(category, ()))
+
+
+@lru_cache(maxsize=None)
+def entries(category: str) -> tuple[str, ...]:
+    """Every language's entries of a category, without repeats (the parser's line patterns)."""
+    return tuple(dict.fromkeys(e for v in vocabularies().values() for e in v.get(category, ())))
 
 
 @lru_cache(maxsize=1)
