@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
+from inboxbot.notes.language import detect_language
 from inboxbot.parse import facebook, linkedin, others, xing
 from inboxbot.parse.authresults import parse_authentication_results
 from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
@@ -207,19 +208,6 @@ def _note(fields: Fields) -> tuple[str | None, bool, str | None]:
     if default_language:
         return None, True, default_language
     return text, False, detect_language(text) or fields.chrome_language
-
-
-def detect_language(text: str) -> str | None:
-    """The language whose stopwords cover the note best (None for very short or unclear text)."""
-    words = re.findall(r"[^\W\d_]+(?:'[a-z]+)?", fold(text))
-    if len(words) < 3:
-        return None
-    scores = {}
-    for lang, data in vocab.vocabularies().items():
-        stop = set(data.get("stopwords", ()))
-        scores[lang] = sum(1 for w in words if w in stop)
-    best = max(scores, key=scores.get)
-    return best if scores[best] >= 2 else None
 
 
 def _with_email_from_note(inviter: Person, note: str) -> Person:

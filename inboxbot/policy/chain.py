@@ -27,8 +27,12 @@ class Chain:
             check = step.rule.check(inv, self.context)
             results.append(RuleResult(step.rule.name, check.hit, check.reason))
             if check.hit:
-                return Verdict(step.decision, step.template, (f"{step.rule.name}: {check.reason}",),
-                               tuple(results), check.matched)
+                template = check.template if check.template and step.template else step.template
+                reading = check.reading
+                return Verdict(step.decision, template, (f"{step.rule.name}: {check.reason}",), tuple(results),
+                               check.matched, quote=reading.quote if reading else None,
+                               confidence=reading.confidence if reading else None,
+                               facets=reading.facets if reading else ())
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 

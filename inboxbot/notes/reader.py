@@ -1,0 +1,243 @@
+"""Read a note: which intent it carries, how sure the reading is, the sentence that carries it, and why.
+
+Three kinds of evidence feed one small linear model (multinomial logistic regression, trained by `train.py` on the
+labelled notes in tests/notes/ and shipped as `model.json`):
+- structural cues that need no vocabulary: a link or a domain, a price, a percentage, a phone number, a question,
+  two capitalised words (a third person's name), how many words remain once greetings and stop words are gone;
+- the phrase lists of inboxbot/vocab (one feature per category found: "past_time", "meeting", "selling", ...), the
+  high-precision evidence, in all eight languages;
+- Snowball stems of the words (so inflection stops mattering) and character 4-grams (so spelling, typos and
+  languages with few listed phrases still carry signal).
+The model's probability of the winning intent is the reading's confidence; below SURE the rules treat the note as
+unread and the reply is the neutral one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib.resources import files
+
+import snowballstemmer
+
+from inboxbot import vocab
+from inboxbot.notes.language import detect_language, prose
+from inboxbot.parse.base import fold
+
+INTENTS = ("generic", "claim", "compliment", "pitch", "purposeful", "recruiter")
+SURE = 0.55  # confidence below which a reading is not acted on (chosen on the training split, see tests/notes)
+
+WHAT_IT_READS_AS = {
+    "generic": "a bare wish to connect",
+    "claim": "a claimed past meeting or tie",
+    "compliment": "a compliment or a shared group, nothing more",
+    "pitch": "a sales pitch",
+    "purposeful": "a note with a purpose of its own",
+    "recruiter": "a recruiter's approach",
+}
+# the vocab categories whose phrases are shown as what carried each intent
+EVIDENCE = {
+    "generic": ("generic_connect",),
+    "claim": ("acquaintance", "meeting", "referral", "family", "past_time"),
+    "compliment": ("compliment", "shared_group", "content", "praise"),
+    "pitch": ("sales_pitch", "selling"),
+    "purposeful": ("purpose",),
+    "recruiter": ("recruiter", "hiring"),
+}
+CATEGORIES = ("recruiter", "sales_pitch", "generic_connect", "acquaintance", "compliment", "shared_group", "purpose",
+              "family", "past_time", "meeting", "referral", "content", "praise", "hiring", "selling")
+# how much one feature of each kind counts: the listed phrases and structural cues are few and precise, stems and
+# character 4-grams many and vague (chosen by cross-validation on the training split: python -m inboxbot.notes.train)
+SCALE = {"s": 2.0, "v": 2.0, "w": 1.0, "c": 0.25}
+# evidence of two intents in one note ("loved your post; could we talk?") is a feature of its own
+GROUPS = {"claim": ("acquaintance", "meeting", "referral"), "compliment": ("compliment", "shared_group", "content", "praise"),
+          "pitch": ("sales_pitch", "selling"), "purpose": ("purpose",), "recruiter": ("recruiter", "hiring")}
+STEMMERS = {"en": "english", "de": "german", "es": "spanish", "fr": "french", "pt": "portuguese", "it": "italian",
+            "nl": "dutch", "id": "indonesian"}
+
+_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|co|example|de|fr|es|it|nl|pt|br|id)\b\S*", re.I)
+_MONEY = re.compile(r"[$€£¥]\s?\d|\d\s?(?:[$€£¥]|eur|usd|gbp|euro|dollars?|reais|rp)\b|\brp\.?\s?\d", re.I)
+_PERCENT = re.compile(r"\d\s?%")
+_PHONE = re.compile(r"\+?\d[\d ()/-]{7,}\d")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-Ý][a-zà-ÿ]+ [A-ZÀ-Ý][a-zà-ÿ]+\b")
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+|\s+[—–]\s+")
+_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_PLACE = re.compile(r"\b(?:at|in|on|auf|bei|beim|en|a|à|au|em|no|na|di|al|alla|op|bij|di)\s+(?:the |der |dem |la |el |le |o |il |de )?"
+                    r"(?:[\w-]+ )?[A-ZÀ-Ý][\w-]+")
+_EVENT = re.compile(r"\b(expo|fair|summit|conference|meetup|hackathon|booth|stand|panel|dinner|workshop|congress|messe|"
+                    r"tagung|forum|feria|congreso|taller|salon|salao|feira|fiera|convegno|beurs|congres|pameran|"
+                    r"konferensi|airport|port|lounge|match|club)\b", re.I)
+
+
+@dataclass(frozen=True)
+class NoteReading:
+    """What a note says, as read: the intent, how sure (0..1), the sentence that carries it, what else it holds."""
+
+    intent: str
+    confidence: float
+    quote: str
+    facets: tuple[str, ...]
+    reason: str
+    language: str | None
+    evidence: tuple[str, ...] = ()  # the listed phrases behind the intent ("we met", "our platform")
+    runner_up: str | None = None  # the next most likely intent, for explain
+
+    @property
+    def sure(self) -> bool:
+        return self.confidence >= SURE
+
+
+@lru_cache(maxsize=1)
+def _model() -> tuple[dict[str, list[float]], list[float]]:
+    """model.json, loaded once per process."""
+    data = json.loads(files(__package__).joinpath("model.json").read_text(encoding="utf-8"))
+    assert tuple(data["intents"]) == INTENTS, "model.json was trained for other intents: run inboxbot.notes.train"
+    return data["weights"], data["bias"]
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str):
+    return snowballstemmer.stemmer(STEMMERS.get(language, "english"))
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return frozenset(w for data in vocab.vocabularies().values() for w in data.get("stopwords", ()))
+
+
+def found_cues(text: str) -> dict[str, list[str]]:
+    """Vocab category -> phrases found in the (raw) text, for the categories the reader weighs."""
+    folded = fold(text)
+    return {c: hits for c in CATEGORIES if (hits := vocab.find(c, folded))}
+
+
+def structure(text: str) -> list[str]:
+    """The structural cues of a text, as readable names: they need no vocabulary."""
+    cues = []
+    if _URL.search(text):
+        cues.append("a link")
+    if _MONEY.search(text):
+        cues.append("a price")
+    if _PERCENT.search(text):
+        cues.append("a percentage")
+    if _PHONE.search(text):
+        cues.append("a phone number")
+    if "?" in text:
+        cues.append("a question")
+    if _NAME.search(text):
+        cues.append("a person's name")
+    return cues
+
+
+def features(text: str, language: str | None, first_name: str | None = None,
+             cues: dict[str, list[str]] | None = None) -> set[str]:
+    """The model's features of a text: structural cues, vocab categories, stems and character 4-grams."""
+    cues = found_cues(text) if cues is None else cues
+    out = {f"s:{c}" for c in structure(text)} | {f"v:{c}" for c in cues}
+    present = [g for g, categories in GROUPS.items() if any(c in cues for c in categories)]
+    out.update(f"v:{a}+{b}" for i, a in enumerate(present) for b in present[i + 1:])
+    folded = fold(prose(_URL.sub(" ", text)))
+    if "recruiter" in cues:
+        # "my dad was a recruiter": a family word just before the recruiter word is about someone else
+        near_family = re.search(r"\b(my|mein|meine|mi|mon|ma|meu|mio|mijn|saya)\b\W+(\w+\W+){0,2}?"
+                                r"(dad|father|mother|mum|mom|vater|mutter|padre|madre|pere|mere|pai|mae|vader|moeder|"
+                                r"ayah|ibu)\b", folded)
+        out.add("s:recruit_other" if near_family else "s:recruit_self")
+    words = _WORDS.findall(folded)
+    stemmer = _stemmer(language or "en")
+    out.update(f"w:{s}" for s in stemmer.stemWords(words))
+    content = _content_words(folded, first_name)
+    out.add("s:len" + ("0" if not content else "1" if len(content) <= 1 else "2-4" if len(content) <= 4
+                       else "5-9" if len(content) <= 9 else "10+"))
+    padded = " " + " ".join(words) + " "
+    out.update(f"c:{padded[i:i + 4]}" for i in range(len(padded) - 3))
+    return out
+
+
+def _content_words(folded: str, first_name: str | None) -> list[str]:
+    """The words left once greetings, "let's connect" phrases, stop words and the owner's first name are gone."""
+    for phrase in vocab.find("generic_connect", folded):
+        folded = folded.replace(phrase, " ")
+    stop = _stopwords() | ({fold(first_name)} if first_name else set())
+    return [w for w in _WORDS.findall(folded) if w not in stop and len(w) > 1]
+
+
+def probabilities(feats: set[str]) -> list[float]:
+    weights, bias = _model()
+    scores = list(bias)
+    for f in feats:
+        w = weights.get(f)
+        if w is not None:
+            x = SCALE[f[0]]
+            for k in range(len(scores)):
+                scores[k] += x * w[k]
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+@lru_cache(maxsize=4096)
+def read_note(text: str, language: str | None = None, first_name: str | None = None) -> NoteReading:
+    """Read a note (pure; cached: every rule of the chain asks for the same reading)."""
+    language = language or detect_language(text)
+    cues = found_cues(text)
+    probs = probabilities(features(text, language, first_name, cues))
+    ranked = sorted(range(len(INTENTS)), key=lambda k: -probs[k])
+    best, second = ranked[0], ranked[1]
+    intent = INTENTS[best]
+    parts = sentences(text)[:8]
+    quote = parts[0] if parts else text.strip()
+    if len(parts) > 1:  # the sentence that, read alone, says the intent most strongly
+        quote = max(parts, key=lambda s: probabilities(features(s, language, first_name))[best])
+    evidence = _evidence(intent, quote, cues)
+    facets = _facets(intent, text, cues)
+    reading = NoteReading(intent, round(probs[best], 2), _shorten(quote), facets, "", language, evidence,
+                          INTENTS[second])
+    return _with_reason(reading, structure(text), probs[second])
+
+
+def _evidence(intent: str, quote: str, cues: dict[str, list[str]]) -> tuple[str, ...]:
+    """The listed phrases behind the intent, those in the quoted sentence first."""
+    in_quote = found_cues(quote)
+    phrases = [p for c in EVIDENCE[intent] for p in (in_quote.get(c) or cues.get(c) or ()) if p != "?"]
+    return tuple(dict.fromkeys(phrases))[:4]
+
+
+def _facets(intent: str, text: str, cues: dict[str, list[str]]) -> tuple[str, ...]:
+    facets = []
+    if intent == "claim":
+        if "family" in cues:
+            facets.append("family")
+        if "referral" in cues:
+            facets.append("referral")
+        if "past_time" in cues:
+            facets.append("when")
+        if _EVENT.search(text) or _PLACE.search(text):
+            facets.append("where")
+    if intent in ("compliment", "purposeful") and ({"content", "shared_group", "compliment"} & cues.keys()):
+        facets.append("content")
+    return tuple(facets)
+
+
+def _shorten(sentence: str, limit: int = 120) -> str:
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= limit else sentence[:limit - 1].rstrip() + "…"
+
+
+def _with_reason(reading: NoteReading, shape: list[str], runner_up_probability: float) -> NoteReading:
+    reason = f"reads as {WHAT_IT_READS_AS[reading.intent]} ({reading.confidence:.2f}): '{reading.quote}'"
+    shown = [f'"{e}"' for e in reading.evidence]
+    if reading.intent == "pitch":  # what sells without a listed word: a link, a price, a phone number
+        shown += [c for c in shape if c in ("a link", "a price", "a percentage", "a phone number")]
+    if shown:
+        reason += " — " + ", ".join(shown)
+    if not reading.sure:
+        reason += f"; unsure (next: {WHAT_IT_READS_AS[reading.runner_up]}, {runner_up_probability:.2f})"
+    return replace(reading, reason=reason)
