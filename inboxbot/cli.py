@@ -457,6 +457,7 @@ def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain,
                     "email": person.email, "profile_url": person.profile_url},
         "note": inv.note, "mutual_connections": inv.mutual_connections, "language": inv.language,
         "decision": verdict.decision.value, "template": verdict.template, "reasons": list(verdict.reasons),
+        "quote": verdict.quote, "confidence": verdict.confidence, "facets": list(verdict.facets),
         "rules": [{"rule": r.rule, "hit": r.hit, "reason": r.reason} for r in verdict.results],
         "reply": reply,
     }
