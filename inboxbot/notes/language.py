@@ -3,6 +3,7 @@ has words for, run on the note's prose only, so links, addresses, handles, numbe
 decide it (one-letter URL fragments once made LinkedIn boilerplate "Portuguese")."""
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -21,11 +22,15 @@ _NOT_PROSE = re.compile(
     r"|\b(?:linkedin|xing|facebook)\b"  # the networks' names are the same in every language
     r"|\d+|[^\w\s'’.,;:!?¿¡()-]", re.IGNORECASE)  # numbers, emoji and symbols
 _WORD = re.compile(r"[^\W\d_]{2,}")
+_ENOUGH = 300  # characters of prose: more does not change the answer, only the time
 
 
 @lru_cache(maxsize=1)
 def _identifier() -> LanguageIdentifier:
     """Loaded once per process (a pool worker too), on the first note that needs it: about 0.8 s and 100 MB."""
+    # one small matrix-vector product per note: OpenBLAS's threads only spin against the pool's processes (they
+    # made parse + screen twice as slow on a busy machine); this must be set before numpy is first imported
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(LANGUAGES))
@@ -42,5 +47,5 @@ def detect_language(text: str) -> str | None:
     words = prose(text)
     if len(_WORD.findall(words)) < 2:
         return None
-    language, probability = _identifier().classify(words)
+    language, probability = _identifier().classify(words[:_ENOUGH])
     return language if probability >= MIN_PROBABILITY else None

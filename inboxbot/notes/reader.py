@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
@@ -27,6 +28,7 @@ from inboxbot.notes.language import detect_language, prose
 from inboxbot.parse.base import fold
 
 INTENTS = ("generic", "claim", "compliment", "pitch", "purposeful", "recruiter")
+MAX_READ = 1000  # characters of a note read: what a note is about is said well before this (the rest costs time)
 SURE = 0.55  # confidence below which a reading is not acted on (chosen on the training split, see tests/notes)
 
 WHAT_IT_READS_AS = {
@@ -91,10 +93,10 @@ class NoteReading:
 
 @lru_cache(maxsize=1)
 def _model() -> tuple[dict[str, list[float]], list[float]]:
-    """model.json, loaded once per process."""
+    """model.json, loaded once per process, each weight multiplied by its feature kind's SCALE."""
     data = json.loads(files(__package__).joinpath("model.json").read_text(encoding="utf-8"))
     assert tuple(data["intents"]) == INTENTS, "model.json was trained for other intents: run inboxbot.notes.train"
-    return data["weights"], data["bias"]
+    return {f: [SCALE[f[0]] * x for x in w] for f, w in data["weights"].items()}, data["bias"]
 
 
 @lru_cache(maxsize=None)
@@ -102,15 +104,49 @@ def _stemmer(language: str):
     return snowballstemmer.stemmer(STEMMERS.get(language, "english"))
 
 
+@lru_cache(maxsize=65536)
+def _stem(language: str, word: str) -> str:
+    """Snowball is pure Python and slow; the words of notes repeat, so each is stemmed once per process."""
+    return _stemmer(language).stemWord(word)
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
     return frozenset(w for data in vocab.vocabularies().values() for w in data.get("stopwords", ()))
 
 
-def found_cues(text: str) -> dict[str, list[str]]:
+def _languages(language: str | None) -> tuple[str, ...] | None:
+    """Whose phrase lists to search: the note's language and English (mixed notes mostly borrow English)."""
+    return None if language is None else tuple(sorted({language, "en"}))
+
+
+def _cues_by_sentence(parts: list[str], language: str | None) -> list[dict[str, list[str]]]:
+    """Vocab category -> phrases, for each sentence, from one scan of the whole note per category."""
+    folded = [fold(p) for p in parts]
+    starts, position = [], 0
+    for f in folded:
+        starts.append(position)
+        position += len(f) + 1
+    joined = "\n".join(folded)
+    out: list[dict[str, list[str]]] = [{} for _ in parts]
+    for category in CATEGORIES:
+        for offset, phrase in vocab.find_at(category, joined, _languages(language)):
+            out[bisect_right(starts, offset) - 1].setdefault(category, []).append(phrase)
+    return out
+
+
+def _union(per_sentence: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for cues in per_sentence:
+        for category, phrases in cues.items():
+            known = out.setdefault(category, [])
+            known.extend(p for p in phrases if p not in known)
+    return out
+
+
+def found_cues(text: str, language: str | None = None) -> dict[str, list[str]]:
     """Vocab category -> phrases found in the (raw) text, for the categories the reader weighs."""
-    folded = fold(text)
-    return {c: hits for c in CATEGORIES if (hits := vocab.find(c, folded))}
+    return _union(_cues_by_sentence(sentences(text) or [text], language))
 
 
 def structure(text: str) -> list[str]:
@@ -132,10 +168,13 @@ def structure(text: str) -> list[str]:
 
 
 def features(text: str, language: str | None, first_name: str | None = None,
-             cues: dict[str, list[str]] | None = None) -> set[str]:
-    """The model's features of a text: structural cues, vocab categories, stems and character 4-grams."""
-    cues = found_cues(text) if cues is None else cues
-    out = {f"s:{c}" for c in structure(text)} | {f"v:{c}" for c in cues}
+             cues: dict[str, list[str]] | None = None, grams: bool = True,
+             shape: list[str] | None = None) -> set[str]:
+    """The model's features of a text: structural cues, vocab categories, stems and (with `grams`) character
+    4-grams, the costliest part and not needed to rank a note's sentences against each other."""
+    cues = found_cues(text, language) if cues is None else cues
+    shape = structure(text) if shape is None else shape
+    out = {f"s:{c}" for c in shape} | {f"v:{c}" for c in cues}
     present = [g for g, categories in GROUPS.items() if any(c in cues for c in categories)]
     out.update(f"v:{a}+{b}" for i, a in enumerate(present) for b in present[i + 1:])
     folded = fold(prose(_URL.sub(" ", text)))
@@ -146,19 +185,19 @@ def features(text: str, language: str | None, first_name: str | None = None,
                                 r"ayah|ibu)\b", folded)
         out.add("s:recruit_other" if near_family else "s:recruit_self")
     words = _WORDS.findall(folded)
-    stemmer = _stemmer(language or "en")
-    out.update(f"w:{s}" for s in stemmer.stemWords(words))
-    content = _content_words(folded, first_name)
+    out.update(f"w:{_stem(language or 'en', w)}" for w in words)
+    content = _content_words(folded, cues.get("generic_connect", ()), first_name)
     out.add("s:len" + ("0" if not content else "1" if len(content) <= 1 else "2-4" if len(content) <= 4
                        else "5-9" if len(content) <= 9 else "10+"))
-    padded = " " + " ".join(words) + " "
-    out.update(f"c:{padded[i:i + 4]}" for i in range(len(padded) - 3))
+    if grams:
+        padded = " " + " ".join(words) + " "
+        out.update(f"c:{padded[i:i + 4]}" for i in range(len(padded) - 3))
     return out
 
 
-def _content_words(folded: str, first_name: str | None) -> list[str]:
+def _content_words(folded: str, generic: list[str] | tuple[str, ...], first_name: str | None) -> list[str]:
     """The words left once greetings, "let's connect" phrases, stop words and the owner's first name are gone."""
-    for phrase in vocab.find("generic_connect", folded):
+    for phrase in generic:
         folded = folded.replace(phrase, " ")
     stop = _stopwords() | ({fold(first_name)} if first_name else set())
     return [w for w in _WORDS.findall(folded) if w not in stop and len(w) > 1]
@@ -170,9 +209,8 @@ def probabilities(feats: set[str]) -> list[float]:
     for f in feats:
         w = weights.get(f)
         if w is not None:
-            x = SCALE[f[0]]
             for k in range(len(scores)):
-                scores[k] += x * w[k]
+                scores[k] += w[k]
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)
@@ -186,27 +224,48 @@ def sentences(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def read_note(text: str, language: str | None = None, first_name: str | None = None) -> NoteReading:
     """Read a note (pure; cached: every rule of the chain asks for the same reading)."""
+    text = text[:MAX_READ]
     language = language or detect_language(text)
-    cues = found_cues(text)
-    probs = probabilities(features(text, language, first_name, cues))
+    parts = sentences(text) or [text.strip()]
+    per_sentence = _cues_by_sentence(parts, language)
+    cues = _union(per_sentence)
+    shape = structure(text)
+    probs = probabilities(features(text, language, first_name, cues, shape=shape))
     ranked = sorted(range(len(INTENTS)), key=lambda k: -probs[k])
     best, second = ranked[0], ranked[1]
     intent = INTENTS[best]
-    parts = sentences(text)[:8]
-    quote = parts[0] if parts else text.strip()
-    if len(parts) > 1:  # the sentence that, read alone, says the intent most strongly
-        quote = max(parts, key=lambda s: probabilities(features(s, language, first_name))[best])
-    evidence = _evidence(intent, quote, cues)
+    quote, quote_cues = parts[0], per_sentence[0]
+    if len(parts) > 1:
+        quote, quote_cues = _carrier(intent, best, parts, per_sentence, language, first_name)
+    evidence = _evidence(intent, quote, quote_cues, cues, text, language)
     facets = _facets(intent, text, cues)
     reading = NoteReading(intent, round(probs[best], 2), _shorten(quote), facets, "", language, evidence,
                           INTENTS[second])
-    return _with_reason(reading, structure(text), probs[second])
+    return _with_reason(reading, shape, probs[second])
 
 
-def _evidence(intent: str, quote: str, cues: dict[str, list[str]]) -> tuple[str, ...]:
-    """The listed phrases behind the intent, those in the quoted sentence first."""
-    in_quote = found_cues(quote)
-    phrases = [p for c in EVIDENCE[intent] for p in (in_quote.get(c) or cues.get(c) or ()) if p != "?"]
+def _carrier(intent: str, best: int, parts: list[str], per_sentence: list[dict[str, list[str]]],
+             language: str | None, first_name: str | None) -> tuple[str, dict[str, list[str]]]:
+    """The sentence that carries the intent: the one with most of its listed phrases; when no sentence has any, the
+    one that, read alone, says the intent most strongly."""
+    listed = [sum(len(cues.get(c, ())) for c in EVIDENCE[intent]) for cues in per_sentence]
+    if max(listed) > 0:
+        i = listed.index(max(listed))
+        return parts[i], per_sentence[i]
+    read_alone = [probabilities(features(s, language, first_name, c, grams=False))[best]
+                  for s, c in zip(parts[:8], per_sentence)]
+    i = read_alone.index(max(read_alone))
+    return parts[i], per_sentence[i]
+
+
+def _evidence(intent: str, quote: str, in_quote: dict[str, list[str]], cues: dict[str, list[str]],
+              text: str, language: str | None) -> tuple[str, ...]:
+    """The listed phrases behind the intent, from the quoted sentence when it has any, each pattern's own match (the
+    one-scan search keeps only the leftmost of overlapping phrases)."""
+    source, present = (quote, in_quote) if any(c in in_quote for c in EVIDENCE[intent]) else (text, cues)
+    folded = fold(source)
+    phrases = [p for c in EVIDENCE[intent] if c in present for p in vocab.find(c, folded, _languages(language))
+               if p != "?"]
     return tuple(dict.fromkeys(phrases))[:4]
 
 
