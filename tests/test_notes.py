@@ -198,3 +198,13 @@ def test_explain_shows_what_was_read():
     assert record["quote"] == "Good to meet you at the Porto hackathon last weekend!"
     assert record["confidence"] >= SURE and "where" in record["facets"]
     assert "claimed-acquaintance: the note claims a tie that cannot be checked: it reads as" in record["reasons"][0]
+
+
+def test_shipped_model_is_what_the_training_script_makes():
+    """model.json must follow the training notes, the vocab and the features: retrain after changing any of them
+    (python -m inboxbot.notes.train tests/notes/train.jsonl tests/notes/corpus.jsonl)."""
+    from inboxbot.notes import train
+    weights, bias = train.train(train.load([str(NOTES / "train.jsonl"), str(NOTES / "corpus.jsonl")]))
+    shipped = json.loads(Path(train.__file__).with_name("model.json").read_text(encoding="utf-8"))
+    assert shipped["bias"] == bias
+    assert shipped["weights"] == weights
