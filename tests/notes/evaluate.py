@@ -38,8 +38,12 @@ def report(notes: list[dict], show_wrong: bool = False) -> dict[str, tuple[float
     pairs = [(n["intent"], r.intent) for n, r in readings]
     overall = scores(pairs)
     right = sum(want == got for want, got in pairs)
+    sure = [(n, r) for n, r in readings if r.sure]
     print(f"{len(notes)} notes, {right} read right ({right / len(notes):.3f}); "
           f"language right: {sum(r.language == n['lang'] for n, r in readings)}")
+    print(f"sure of {len(sure)} ({len(sure) / len(notes):.3f}), of those right "
+          f"{sum(n['intent'] == r.intent for n, r in sure) / max(len(sure), 1):.3f}; "
+          f"the other {len(notes) - len(sure)} get the neutral open_question reply")
     print(f"{'intent':<12} {'precision':>9} {'recall':>7} {'n':>4}")
     for intent, (p, r, n) in overall.items():
         print(f"{intent:<12} {p:9.2f} {r:7.2f} {n:4d}")
