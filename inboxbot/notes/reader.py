@@ -92,11 +92,13 @@ class NoteReading:
 
 
 @lru_cache(maxsize=1)
-def _model() -> tuple[dict[str, list[float]], list[float]]:
+def _model() -> tuple[dict[str, tuple[float, ...]], list[float]]:
     """model.json, loaded once per process, each weight multiplied by its feature kind's SCALE."""
     data = json.loads(files(__package__).joinpath("model.json").read_text(encoding="utf-8"))
     assert tuple(data["intents"]) == INTENTS, "model.json was trained for other intents: run inboxbot.notes.train"
-    return {f: [SCALE[f[0]] * x for x in w] for f, w in data["weights"].items()}, data["bias"]
+    # tuples, not lists: tuples of floats leave the garbage collector's care, and thousands of tracked lists made
+    # every collection (and so all of parsing) a fifth slower
+    return {f: tuple(SCALE[f[0]] * x for x in w) for f, w in data["weights"].items()}, data["bias"]
 
 
 @lru_cache(maxsize=None)
@@ -205,12 +207,8 @@ def _content_words(folded: str, generic: list[str] | tuple[str, ...], first_name
 
 def probabilities(feats: set[str]) -> list[float]:
     weights, bias = _model()
-    scores = list(bias)
-    for f in feats:
-        w = weights.get(f)
-        if w is not None:
-            for k in range(len(scores)):
-                scores[k] += w[k]
+    known = [w for w in map(weights.get, feats) if w is not None]
+    scores = [sum(column) for column in zip(bias, *known)]  # one sum per intent, added up in C
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)

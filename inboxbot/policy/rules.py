@@ -141,7 +141,7 @@ class Recruiter(Rule):
         # was a recruiter" does not)
         headline = inv.inviter.headline
         found = [f'headline says "{p}"' for p in (vocab.find("recruiter", fold(headline)) if headline else [])]
-        reading = _reads_as(inv, "recruiter")
+        reading = None if found else _reads_as(inv, "recruiter")  # the headline settles it: no need to read
         if reading is not None:
             found.append(f"the note {reading.reason}")
         if not found:
