@@ -96,8 +96,8 @@ def _model() -> tuple[dict[str, tuple[float, ...]], list[float]]:
     """model.json, loaded once per process, each weight multiplied by its feature kind's SCALE."""
     data = json.loads(files(__package__).joinpath("model.json").read_text(encoding="utf-8"))
     assert tuple(data["intents"]) == INTENTS, "model.json was trained for other intents: run inboxbot.notes.train"
-    # tuples, not lists: tuples of floats leave the garbage collector's care, and thousands of tracked lists made
-    # every collection (and so all of parsing) a fifth slower
+    # tuples, not lists: tuples of floats leave the garbage collector's care (thousands of tracked lists would
+    # lengthen every collection in a process that mostly parses)
     return {f: tuple(SCALE[f[0]] * x for x in w) for f, w in data["weights"].items()}, data["bias"]
 
 
