@@ -208,3 +208,8 @@ def test_shipped_model_is_what_the_training_script_makes():
     shipped = json.loads(Path(train.__file__).with_name("model.json").read_text(encoding="utf-8"))
     assert shipped["bias"] == bias
     assert shipped["weights"] == weights
+
+
+def test_the_quote_carries_no_control_or_format_characters():
+    reading = read_note("\u202eWe met at the Porto hackathon\u200b last weekend!")
+    assert reading.quote == "We met at the Porto hackathon last weekend!"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -284,7 +285,8 @@ def _facets(intent: str, text: str, cues: dict[str, list[str]]) -> tuple[str, ..
 
 
 def _shorten(sentence: str, limit: int = 120) -> str:
-    sentence = " ".join(sentence.split())
+    """One line, without control or format characters (a right-to-left override must not reorder a reply)."""
+    sentence = " ".join("".join(c for c in sentence if unicodedata.category(c) not in ("Cc", "Cf")).split())
     return sentence if len(sentence) <= limit else sentence[:limit - 1].rstrip() + "…"
 
 
