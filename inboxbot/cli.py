@@ -549,6 +549,7 @@ def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain,
         "note": inv.note, "mutual_connections": inv.mutual_connections, "language": inv.language,
         "doubts": list(inv.doubts),
         "decision": verdict.decision.value, "template": verdict.template, "reasons": list(verdict.reasons),
+        "quote": verdict.quote, "confidence": verdict.confidence, "facets": list(verdict.facets),
         "rules": [{"rule": r.rule, "hit": r.hit, "reason": r.reason} for r in verdict.results],
         "reply": reply,
     }

@@ -14,9 +14,10 @@ from rapidfuzz import fuzz, process
 
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
+from inboxbot.notes.language import detect_language
 from inboxbot.parse import checks, facebook, linkedin, others, xing
 from inboxbot.parse.authresults import parse_authentication_results
-from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
+from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, host_of, personal_address
 from inboxbot.parse.mime import Mail, clean_header_text, decode_header_value
 
 NETWORKS: tuple[Network, ...] = (linkedin.NETWORK, facebook.NETWORK, xing.NETWORK, others.TWITTER, others.MEETUP)
@@ -331,37 +332,6 @@ def _nearest_default(key: str) -> str | None:
         return None
     found = process.extractOne(key, vocab.default_notes().keys(), scorer=fuzz.ratio, score_cutoff=_LOOSE_RATIO)
     return vocab.default_notes()[found[0]] if found else None
-
-
-def detect_language(text: str) -> str | None:
-    """The language whose stopwords cover the note best (None for very short or unclear text). A word that is a
-    stopword in several languages ("de", "en", "je") counts for each only by a share: "nous" tells French from
-    Dutch better than "de" does."""
-    words = re.findall(r"[^\W\d_]+(?:'[a-z]+)?", fold(text))
-    if len(words) < 3:
-        return None
-    hits: dict[str, int] = {}
-    weight: dict[str, float] = {}
-    stopwords = _stopword_languages()
-    for word in words:
-        languages = stopwords.get(word, ())
-        for lang in languages:
-            hits[lang] = hits.get(lang, 0) + 1
-            weight[lang] = weight.get(lang, 0.0) + 1 / len(languages)
-    if not weight:
-        return None
-    best = max(weight, key=weight.get)
-    return best if hits[best] >= 2 else None
-
-
-@lru_cache(maxsize=1)
-def _stopword_languages() -> dict[str, tuple[str, ...]]:
-    """Stopword -> the languages it is a stopword of."""
-    out: dict[str, tuple[str, ...]] = {}
-    for lang, data in vocab.vocabularies().items():
-        for word in data.get("stopwords", ()):
-            out[word] = out.get(word, ()) + (lang,)
-    return out
 
 
 def _with_email_from_note(inviter: Person, note: str) -> Person:

@@ -29,10 +29,14 @@ class Chain:
             check = step.rule.check(inv, self.context)
             results.append(RuleResult(step.rule.name, check.hit, check.reason))
             if check.hit:
+                template = check.template if check.template and step.template else step.template
+                reading = check.reading
                 recipient = vouched_address(inv, self.context.trusted_authserv_ids, self.context.require_dkim) \
-                    if step.template else None
-                return Verdict(step.decision, step.template, (f"{step.rule.name}: {check.reason}",),
-                               tuple(results), check.matched, recipient=recipient)
+                    if template else None
+                return Verdict(step.decision, template, (f"{step.rule.name}: {check.reason}",), tuple(results),
+                               check.matched, quote=reading.quote if reading else None,
+                               confidence=reading.confidence if reading else None,
+                               facets=reading.facets if reading else (), recipient=recipient)
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 
