@@ -704,12 +704,17 @@ def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain,
         except TemplateError as exc:
             reply = {"error": str(exc)}
     person = inv.inviter
+    authenticity = chain.authenticity(inv)
     record = {
-        "source": source, "kind": inv.kind.value, "network": inv.network, "authentic": chain.authentic(inv),
+        "source": source, "kind": inv.kind.value, "network": inv.network,
+        # true only for mail whose signature was checked: unverified mail is not called authentic
+        "authentic": {"verified": True, "failed": False}.get(authenticity), "authenticity": authenticity,
         "inviter": {"name": person.name, "headline": person.headline, "location": person.location,
                     "email": person.email, "profile_url": person.profile_url},
         "note": inv.note, "mutual_connections": inv.mutual_connections, "language": inv.language,
+        "doubts": list(inv.doubts),
         "decision": verdict.decision.value, "template": verdict.template, "reasons": list(verdict.reasons),
+        "quote": verdict.quote, "confidence": verdict.confidence, "facets": list(verdict.facets),
         "rules": [{"rule": r.rule, "hit": r.hit, "reason": r.reason} for r in verdict.results],
         "reply": reply,
     }
@@ -718,14 +723,21 @@ def explain_record(source: str, inv: Invitation, verdict: Verdict, chain: Chain,
     return record
 
 
+_AUTHENTICITY = {"verified": "verified (the network's signature checked by your mail server)",
+                 "unverified": "unverified (no trusted Authentication-Results header checked a signature)",
+                 "failed": "FAILED the authenticity checks"}
+
+
 def explain_text(record: dict) -> str:
     person = record["inviter"]
     lines = [f"== {record['source']}",
              f"   {record['kind']} on {record['network'] or 'no network'}"
-             + ("" if record["authentic"] is None else f", {'authentic' if record['authentic'] else 'NOT authentic'}")]
+             + ("" if record["authenticity"] is None else f", {_AUTHENTICITY[record['authenticity']]}")]
     if person["name"]:
         details = ", ".join(x for x in (person["headline"], person["location"], person["email"]) if x)
         lines.append(f"   from {person['name']}" + (f" ({details})" if details else ""))
+    for doubt in record["doubts"]:
+        lines.append(f"   doubt: {doubt}")
     if record["note"]:
         note = " ".join(record["note"].split())
         lines.append(f"   note: {note[:200]}{'…' if len(note) > 200 else ''}")

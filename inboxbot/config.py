@@ -22,7 +22,7 @@ import platformdirs
 from inboxbot.errors import ConfigError
 from inboxbot.model import LANGUAGES, TEMPLATES, Decision
 
-RULE_NAMES = ("forged", "not-an-invitation", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
+RULE_NAMES = ("forged", "not-an-invitation", "doubtful", "blocked", "known-contact", "recruiter", "sales-pitch", "collector",
               "claimed-acquaintance", "thin-connection", "stranger")
 log = logging.getLogger("inboxbot")
 DEFAULT_STATE = str(Path(platformdirs.user_state_dir("inboxbot")) / "inboxbot.sqlite3")

@@ -68,6 +68,7 @@ class AuthResult:
     dkim_pass: tuple[str, ...] = ()  # signing domains (header.d, or the domain of header.i) that passed
     dkim_results: tuple[str, ...] = ()  # every dkim result, e.g. "fail (linkedin.com)", for the reasons
     dmarc: str | None = None  # "pass", "fail", "none", ... or None when absent
+    spf: str | None = None  # the first spf result, or None when absent
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Evidence:
     foreign_links: tuple[str, ...] = ()  # accept/profile/confirm links that leave the network's hosts
     auth_results: tuple[AuthResult, ...] = ()  # top to bottom
     repeated_headers: tuple[str, ...] = ()  # From, Sender or Reply-To present more than once: a forgery
+    sent: str | None = None  # the Date header as an ISO date (YYYY-MM-DD), None when missing or unreadable
+    signed_since: str | None = None  # ISO date from which the claimed network signed its mail with DKIM
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import signal
 import socket
 import subprocess
 import textwrap
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import imapclient
 
-from tests.dovecot import PASSWORD, free_port
+from tests.dovecot import PASSWORD, free_port, stop_master
 
 CYRUS_HINT = ("Cyrus IMAP is not unpacked, so the Cyrus tests are skipped. Run `.ci/cyrus-root` (it downloads "
               "Debian's cyrus-imapd into ~/.cache/inboxbot-ci/cyrus without installing it) and run the tests again.")
@@ -77,23 +76,7 @@ class Cyrus:
         raise RuntimeError(f"Cyrus did not come up within 20 s (it logs to syslog; see {d / 'master.log'})")
 
     def stop(self) -> None:
-        pid_file = self.directory / "run" / "master.pid"
-        if not pid_file.exists():
-            return
-        pid = int(pid_file.read_text().strip())
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        for p in [pid, *map(int, children)]:
-            try:
-                os.kill(p, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for attempt in range(400):
-            try:
-                os.kill(pid, signal.SIGKILL if attempt == 200 else 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        pid_file.unlink(missing_ok=True)
+        stop_master(self.directory / "run" / "master.pid", kill_after=10.0)
 
 
 def start_cyrus(d: Path) -> Cyrus:

@@ -75,7 +75,9 @@ def test_template_syntax_in_the_message_stays_literal(explained, number):
     o = next(v for k, v in explained.items() if k.startswith(number))
     body = o["reply"]["body"]
     assert "49" not in body
-    assert "{{ 7*7 }}" in body or number == "079"  # 079's is in the headline, which a reply citing the post omits
+    # the reply quotes the sentence that carries the note's purpose; where that sentence holds template syntax, it
+    # is printed as written (compose tests quote it for certain)
+    assert "{{ 7*7 }}" not in (o["quote"] or "") or "{{ 7*7 }}" in body
 
 
 def test_script_in_a_note_is_not_markup_in_the_draft(explained):

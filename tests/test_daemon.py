@@ -6,9 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -17,6 +15,7 @@ import pytest
 from inboxbot.cli import main
 from tests.conftest import PASSWORD, corpus_message, folder_messages
 from tests.test_imap_once import write_config
+from tests.tokenserver import TokenEndpoint, serving
 
 
 def start_run(cfg: Path, env_password: str = PASSWORD) -> subprocess.Popen:
@@ -161,31 +160,22 @@ def test_several_accounts_one_broken(dovecot, tmp_path, monkeypatch, capsys):
     assert statuses["home"]["drafts_today"] == 1 and statuses["broken"]["last_pass"] is None
 
 
-class _TokenEndpoint(BaseHTTPRequestHandler):
+class _TokenEndpoint(TokenEndpoint):
     requests: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's hook name
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
-        type(self).requests.append(form)
-        ok = form.get("refresh_token") == "refresh-123" and form.get("client_id") == "inboxbot-test"
-        body = json.dumps({"access_token": PASSWORD, "expires_in": 3600} if ok else {"error": "invalid_grant"})
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args):
-        pass
+    def answer(self, form: str) -> tuple[int, dict]:
+        fields = {k: v[0] for k, v in parse_qs(form).items()}
+        type(self).requests.append(fields)
+        if fields.get("refresh_token") == "refresh-123" and fields.get("client_id") == "inboxbot-test":
+            return 200, {"access_token": PASSWORD, "expires_in": 3600}
+        return 400, {"error": "invalid_grant"}
 
 
 @pytest.fixture
 def token_endpoint():
-    server = HTTPServer(("127.0.0.1", 0), _TokenEndpoint)
     _TokenEndpoint.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/token"
-    server.shutdown()
+    with serving(_TokenEndpoint) as url:
+        yield url
 
 
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])

@@ -2,11 +2,8 @@
 password_command's arguments, and a config others can change."""
 from __future__ import annotations
 
-import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,32 +13,22 @@ from inboxbot.cli import main
 from inboxbot.errors import ConfigError, CredentialError
 from tests.conftest import corpus_message
 from tests.test_imap_once import write_config
+from tests.tokenserver import TokenEndpoint, serving
 
 REFRESH, CLIENT_SECRET = "refresh-S3CRET-tok", "client-S3CRET"
 
 
-class _EchoingEndpoint(BaseHTTPRequestHandler):
+class _EchoingEndpoint(TokenEndpoint):
     """A token endpoint that refuses, echoing the request (as some do, in error_description)."""
 
-    def do_POST(self):  # noqa: N802 - http.server's hook name
-        form = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        body = json.dumps({"error": "invalid_grant", "error_description": f"bad request: {form}"})
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args):
-        pass
+    def answer(self, form: str) -> tuple[int, dict]:
+        return 400, {"error": "invalid_grant", "error_description": f"bad request: {form}"}
 
 
 @pytest.fixture
 def echoing_endpoint():
-    server = HTTPServer(("127.0.0.1", 0), _EchoingEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/token"
-    server.shutdown()
+    with serving(_EchoingEndpoint) as url:
+        yield url
 
 
 def test_the_token_endpoints_error_body_is_never_repeated(dovecot, imap_user, tmp_path, monkeypatch, capsys,

@@ -10,11 +10,14 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
+from rapidfuzz import fuzz, process
+
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Evidence, Invitation, Kind, Person
-from inboxbot.parse import facebook, linkedin, others, xing
+from inboxbot.notes.language import detect_language
+from inboxbot.parse import checks, facebook, linkedin, others, xing
 from inboxbot.parse.authresults import parse_authentication_results
-from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, fold, host_of, personal_address
+from inboxbot.parse.base import EMAIL_RE, Fields, Network, domain_in, host_of, personal_address
 from inboxbot.parse.mime import Mail, clean_header_text, decode_header_value
 
 NETWORKS: tuple[Network, ...] = (linkedin.NETWORK, facebook.NETWORK, xing.NETWORK, others.TWITTER, others.MEETUP)
@@ -46,19 +49,36 @@ def _claim_of_unreadable(raw: bytes) -> Evidence:
 
 
 def claims_network(raw_headers: bytes) -> bool:
-    """Whether a message (its header block is enough) claims to come from a social network: only those need their
-    body read. A message that claims nothing is `other`, whatever its body says. A filter in front of the full
-    parse, which decides: it may say yes too often, never too rarely. Never raises."""
+    """Whether a message (its header block is enough) may claim to come from a social network: only those need their
+    body read. A filter in front of the full parse, which decides: it may say yes too often, never too rarely. A
+    message can claim a network by its body alone (the network's layout and links), so one whose subject speaks of
+    invitations or connecting is read whole too. Never raises."""
     try:
         head = raw_headers.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0].lower()
         if _sender_domain_claims(head):
             return True  # nearly all network mail: no need to parse the headers to know
-        return any(token in head for token in _CLAIM_TOKENS) and _claim(Mail.from_headers(raw_headers))[0] is not None
+        subject = _SUBJECT_LINE.search(b"\n" + head)
+        if subject and _speaks_of_invitations(subject.group(0)) and b"\nauto-submitted: auto-generated" in b"\n" + head:
+            subject = None  # a machine's own report (RFC 3834; inboxbot's digest): not read for its subject alone
+        if (subject and _speaks_of_invitations(subject.group(0))) or any(token in head for token in _NETWORK_TOKENS):
+            return True  # the body may carry a network's layout: a claim only the full parse can see
+        if b"=?" not in head:
+            return False
+        mail = Mail.from_headers(raw_headers)  # encoded words: what they say needs decoding
+        return _claim(mail)[0] is not None or _speaks_of_invitations(mail.header("Subject").lower().encode())
     except Exception:
         return True  # unreadable headers: let the full parse decide and say why
 
 
-_CLAIM_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]}) + (b"=?",)
+_SUBJECT_LINE = re.compile(rb"\nsubject:.*(?:\r?\n[ \t].*)*")
+# what the subject of a notification (or of a forgery dressed as one) speaks of, in the languages we read
+_INVITATION_WORDS = (b"connect", b"invit", b"contact", b"kontakt", b"network", b"netzwerk", b"convite", b"invito",
+                     b"undangan", b"uitnodiging", b"terhubung", b"collegar", b"conectar", b"friend", b"waiting")
+_NETWORK_TOKENS = tuple(t.encode() for n in NETWORKS for t in {n.brand.lower(), n.domains[0].split(".")[0]})
+
+
+def _speaks_of_invitations(subject: bytes) -> bool:
+    return any(word in subject for word in _INVITATION_WORDS)
 # searched in "\n" + the block: a literal first character makes the scan several times faster than ^ with re.M
 _ADDRESS_HEADER = re.compile(rb"\n(?:from|sender):.*(?:\r?\n[ \t].*)*")
 _DOMAIN = re.compile(rb"@([a-z0-9][a-z0-9.-]*)")
@@ -108,14 +128,22 @@ def _parse(raw: bytes) -> Invitation:
     fields: Fields = network.read(mail)
     note, is_default, language = _note(fields)
     inviter = fields.inviter
+    if inviter.name and not _LETTER.search(inviter.name):
+        inviter = replace(inviter, name=None)  # "???", "…": what a sender's client made of a name, not a name
     if inviter.email is not None:
         inviter = replace(inviter, email_signed_by=_signers_of(mail, inviter.email))
     elif note:
         inviter = _with_email_from_note(inviter, note)
-    return Invitation(
+    inv = Invitation(
         kind=fields.kind, network=network.name, inviter=inviter, note=note, note_is_default=is_default,
         mutual_connections=fields.mutual_connections, language=language, accept_url=fields.accept_url,
         evidence=_evidence(mail, network, claim_reason, fields), why_kind=fields.why_kind, **common)
+    if inv.kind in (Kind.INVITATION, Kind.REMINDER):
+        return replace(inv, doubts=checks.doubts(inv, mail.address("From")[0], mail.address("To")[0], network))
+    return inv
+
+
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _message_id(mail: Mail) -> str | None:
@@ -160,10 +188,24 @@ def _claim(mail: Mail) -> tuple[Network | None, str]:
     for net in NETWORKS:
         if re.search(rf"\b{re.escape(net.brand)}\b", display, re.I):
             return net, f"the sender's name says {display!r}"
+    forwarded = _FORWARDED_SUBJECT.match(subject)
     for net in NETWORKS:
-        if any(p.search(subject) for p in net.subject_claims):
+        if not forwarded and any(p.search(subject) for p in net.subject_claims):
             return net, f"the subject is {net.brand}'s: {subject!r}"
-    return None, "no network's domain, headers, sender name or subject"
+    if forwarded or _FORWARD_MARK.search(mail.text if mail.text.strip() else mail.html):
+        return None, "a person forwarding a message claims nothing"  # POLICY.md section 2: it is their own mail
+    for net in NETWORKS:
+        layout = net.layout(mail) if net.layout else None
+        if layout:
+            return net, layout
+    return None, "no network's domain, headers, sender name, subject or layout"
+
+
+_FORWARDED_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i|vs|doorst)\s*:", re.I)
+_FORWARD_MARK = re.compile(
+    r"-{2,}\s*(forwarded message|original message|weitergeleitete nachricht|urspr\u00fcngliche nachricht|"
+    r"mensaje reenviado|message transf\u00e9r\u00e9|mensagem encaminhada|messaggio inoltrato|doorgestuurd bericht|"
+    r"pesan yang diteruskan)\s*-{2,}|begin forwarded message:", re.I)
 
 
 @lru_cache(maxsize=4096)  # an inbox's senders come from few domains, asked about again and again
@@ -199,11 +241,14 @@ def _evidence(mail: Mail, net: Network, claim_reason: str, fields: Fields) -> Ev
     lookalike = next((a.rpartition("@")[2] for a in (from_addr, sender)
                       if a and not net.owns_domain(a.rpartition("@")[2]) and _lookalike(a.rpartition("@")[2], net)),
                      None)
+    auth_results = tuple(_auth_results(mail))
+    # the date matters only to a header with no DKIM result for a network that started signing at some date
+    undated = net.signed_since is None or all(a.dkim_results for a in auth_results)
     return Evidence(
         claimed=net.name, claim_reason=claim_reason, network_domains=net.domains, dkim_domains=net.dkim_domains,
         lookalike=lookalike, from_address=from_addr, from_ok=bool(from_domain) and net.owns_domain(from_domain),
         sender_ok=bool(sender) and net.owns_domain(sender.rpartition("@")[2]), foreign_links=foreign,
-        auth_results=tuple(_auth_results(mail)),
+        auth_results=auth_results, sent=None if undated else _sent(mail), signed_since=net.signed_since,
         repeated_headers=tuple(name for name in _SINGLE if len(mail.headers(name)) > 1))
 
 
@@ -238,6 +283,14 @@ def _dkim_tags(value: str) -> dict[str, str]:
     return tags
 
 
+def _sent(mail: Mail) -> str | None:
+    """The Date header as YYYY-MM-DD, or None."""
+    try:
+        return email.utils.parsedate_to_datetime(mail.header("Date")).date().isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _auth_results(mail: Mail) -> list[AuthResult]:
     parsed = (parse_authentication_results(value) for value in mail.headers("Authentication-Results"))
     return [result for result in parsed if result is not None]
@@ -250,23 +303,35 @@ def _note(fields: Fields) -> tuple[str | None, bool, str | None]:
     text = fields.note_text
     if not text:
         return None, False, fields.chrome_language
-    default_language = vocab.default_notes().get(vocab.note_key(text))
+    default_language = vocab.default_notes().get(vocab.note_key(text)) or _loose_default(text)
     if default_language:
         return None, True, default_language
     return text, False, detect_language(text) or fields.chrome_language
 
 
-def detect_language(text: str) -> str | None:
-    """The language whose stopwords cover the note best (None for very short or unclear text)."""
-    words = re.findall(r"[^\W\d_]+(?:'[a-z]+)?", fold(text))
-    if len(words) < 3:
+_SENTENCE_BREAK = re.compile(r"\n|(?<=[.!?])\s+")
+_LOOSE_RATIO = 90  # out of 100: a default note with a word or two changed, lost or glued, still is one
+_LONGEST_LOOSE_DEFAULT = 300  # characters: the longest default note (113) with a reminder's heading or two
+
+
+def _loose_default(text: str) -> str | None:
+    """The language of a default note read loosely: without the network's own sentences glued to it (a reminder's
+    "X is still waiting for your response."), and allowing for small differences. None when it is no default."""
+    if len(text) > _LONGEST_LOOSE_DEFAULT:
+        return None  # the network's sentences are short: a longer note is more than a default note with them
+    language = _nearest_default(vocab.note_key(text))
+    if language or not checks.is_network_text(text):
+        return language
+    kept = [s for s in _SENTENCE_BREAK.split(text) if s.strip() and not checks.is_network_text(s)]
+    return _nearest_default(vocab.note_key(" ".join(kept)))
+
+
+def _nearest_default(key: str) -> str | None:
+    """The language of the default note within _LOOSE_RATIO of a note key, or None."""
+    if not key:
         return None
-    scores = {}
-    for lang, data in vocab.vocabularies().items():
-        stop = set(data.get("stopwords", ()))
-        scores[lang] = sum(1 for w in words if w in stop)
-    best = max(scores, key=scores.get)
-    return best if scores[best] >= 2 else None
+    found = process.extractOne(key, vocab.default_notes().keys(), scorer=fuzz.ratio, score_cutoff=_LOOSE_RATIO)
+    return vocab.default_notes()[found[0]] if found else None
 
 
 def _with_email_from_note(inviter: Person, note: str) -> Person:

@@ -4,7 +4,7 @@
     resinfo = method [ "/" version ] "=" result [ reason ] *( ptype "." property "=" pvalue )
 
 Comments (nested parentheses) are dropped, quoted strings kept whole, so `(... dkim=pass ...)` inside a comment never
-counts. Only what POLICY.md needs is kept: DKIM results with their signing domain, and the DMARC result.
+counts. Only what POLICY.md needs is kept: DKIM results with their signing domain, the DMARC and the SPF result.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def parse_authentication_results(value: str) -> AuthResult | None:
     authserv_id = statements[0][0].strip('"').lower()
     dkim_pass: list[str] = []
     dkim_results: list[str] = []
-    dmarc = None
+    dmarc = spf = None
     for tokens in statements[1:]:
         if len(tokens) < 3 or tokens[1] != "=":
             continue
@@ -80,8 +80,10 @@ def parse_authentication_results(value: str) -> AuthResult | None:
                 dkim_pass.append(domain)
         elif method == "dmarc" and dmarc is None:
             dmarc = result
+        elif method == "spf" and spf is None:
+            spf = result
     return AuthResult(authserv_id=authserv_id, dkim_pass=tuple(dkim_pass), dkim_results=tuple(dkim_results),
-                      dmarc=dmarc)
+                      dmarc=dmarc, spf=spf)
 
 
 def _split(value: str) -> list[list[str]]:

@@ -48,7 +48,12 @@ class Network:
     dkim_domains: tuple[str, ...]  # domains whose DKIM pass proves the mail is the network's
     header_prefixes: tuple[str, ...] = ()  # e.g. "X-LinkedIn-"
     subject_claims: tuple[re.Pattern, ...] = ()  # subjects only this network's notifications use
+    # the first day from which all of the network's mail carries its DKIM signature: older mail with only SPF in a
+    # trusted header is unverified, not a forgery
+    signed_since: str | None = None
     read: Callable[[Mail], Fields] | None = None
+    # why a message from elsewhere claims the network by its body alone (its layout and links), or None
+    layout: Callable[[Mail], str | None] | None = None
 
     def owns_domain(self, domain: str) -> bool:
         return domain_in(domain, self.domains)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, replace
 from inboxbot.config import Settings
 from inboxbot.model import Decision, Invitation, RuleResult, Verdict
 from inboxbot.policy.contacts import ContactBook, load_contacts
-from inboxbot.policy.rules import RULES, Context, Rule, assess, vouched_address
+from inboxbot.policy.rules import RULES, Context, Rule, assess, authenticity, vouched_address
+
+DOUBTFUL = "doubtful"  # files for review (its decision's folder) and never drafts, whatever the config says
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,14 @@ class Chain:
             check = step.rule.check(inv, self.context)
             results.append(RuleResult(step.rule.name, check.hit, check.reason))
             if check.hit:
+                template = check.template if check.template and step.template else step.template
+                reading = check.reading
                 recipient = vouched_address(inv, self.context.trusted_authserv_ids, self.context.require_dkim) \
-                    if step.template else None
-                return Verdict(step.decision, step.template, (f"{step.rule.name}: {check.reason}",),
-                               tuple(results), check.matched, recipient=recipient)
+                    if template else None
+                return Verdict(step.decision, template, (f"{step.rule.name}: {check.reason}",), tuple(results),
+                               check.matched, quote=reading.quote if reading else None,
+                               confidence=reading.confidence if reading else None,
+                               facets=reading.facets if reading else (), recipient=recipient)
         # only reachable when the user switched `stranger` off: leave the message alone rather than guess
         return Verdict(Decision.IGNORE, None, ("no rule decided; the message is left alone",), tuple(results))
 
@@ -47,6 +53,12 @@ class Chain:
             return None
         return assess(inv.evidence, self.context.trusted_authserv_ids, self.context.require_dkim)[0]
 
+    def authenticity(self, inv: Invitation) -> str | None:
+        """"verified", "unverified" (nobody checked a signature) or "failed"; None for mail that claims no network."""
+        if inv.evidence.claimed is None:
+            return None
+        return authenticity(inv.evidence, self.context.trusted_authserv_ids, self.context.require_dkim)[0]
+
 
 def build_chain(settings: Settings) -> Chain:
     """Order, switches and decisions from config; contact files read once here (not per message)."""
@@ -54,6 +66,9 @@ def build_chain(settings: Settings) -> Chain:
     known = load_contacts([settings.path(p) for p in policy.contacts], policy.allow, "policy.allow")
     blocked = load_contacts([], policy.block, "policy.block")
     order = list(policy.chain)
+    if DOUBTFUL not in order:  # a chain written before the rule existed still gets it (switch it off by name)
+        order.insert(max((order.index(r) + 1 for r in ("forged", "not-an-invitation") if r in order), default=0),
+                     DOUBTFUL)
     if policy.pitch_beats_recruiter and "recruiter" in order and "sales-pitch" in order:
         i, j = order.index("recruiter"), order.index("sales-pitch")
         if i < j:
@@ -70,7 +85,9 @@ def build_chain(settings: Settings) -> Chain:
         if override is not None and override.decision:
             decision = Decision(override.decision)
         template = (override.template if override is not None and override.template else None) or rule.template
-        if decision in (Decision.ASK, Decision.FEEDBACK):
+        if name == DOUBTFUL:
+            template = None  # never a reply built on a field the parser doubts
+        elif decision in (Decision.ASK, Decision.FEEDBACK):
             template = template or ("feedback" if decision is Decision.FEEDBACK else "where_did_we_meet")
         else:
             template = None

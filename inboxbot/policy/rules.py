@@ -5,11 +5,11 @@ decides (decision, template) is data on the rule, overridable from config; the c
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from inboxbot import vocab
 from inboxbot.model import AuthResult, Decision, Evidence, Invitation, Kind, Person
+from inboxbot.notes.reader import NoteReading, read_note
 from inboxbot.parse.base import fold
 from inboxbot.policy.contacts import ContactBook
 
@@ -30,6 +30,8 @@ class Check:
     hit: bool
     reason: str
     matched: tuple[str, ...] = ()
+    reading: NoteReading | None = None  # the note reading the rule acted on (quote, confidence, facets)
+    template: str | None = None  # replaces the step's reply: the neutral one when the reader is unsure
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ class Rule:
         raise NotImplementedError
 
 
+def reading_of(inv: Invitation) -> NoteReading | None:
+    """The note as read (cached by the reader: every rule asks for the same reading)."""
+    return read_note(inv.note, inv.language, inv.inviter.first_name) if inv.note else None
+
+
+def _reads_as(inv: Invitation, intent: str) -> NoteReading | None:
+    """The reading, when it is this intent and the reader is sure of it."""
+    reading = reading_of(inv)
+    return reading if reading is not None and reading.intent == intent and reading.sure else None
+
+
 def _quote(phrases: list[str] | tuple[str, ...], limit: int = 4) -> str:
     return ", ".join(f'"{p}"' for p in list(phrases)[:limit])
 
@@ -53,8 +66,17 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
            ) -> tuple[bool, list[str]]:
     """(authentic, reasons) for a message that claims a network. Only the topmost (trusted) Authentication-Results
     header counts: deeper ones can be written by anyone."""
+    status, reasons = authenticity(evidence, trusted_ids, require_dkim)
+    return status != "failed", reasons
+
+
+def authenticity(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: bool = False,
+                 ) -> tuple[str, list[str]]:
+    """("verified" | "unverified" | "failed", reasons): verified when a trusted header reports the network's DKIM
+    pass and everything else holds; unverified when nobody checked the signature (no trusted header, or the
+    network's mail from before it signed, with only SPF), the rest holding; failed otherwise."""
     if evidence.claimed is None:
-        return True, ["no network claim to verify"]
+        return "unverified", ["no network claim to verify"]
     failures: list[str] = []
     passes: list[str] = []
     if evidence.lookalike:
@@ -72,7 +94,10 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
         network_pass = _network_passes(header, evidence)
         if header.dmarc == "fail":
             failures.append(f"{header.authserv_id} reports dmarc=fail")
-        if network_pass:
+        if _before_signing(evidence, header) and not require_dkim:
+            passes.append(f"not verified: {header.authserv_id} reports only spf={header.spf}, and the message is "
+                          f"dated {evidence.sent}, before {evidence.claimed} signed its mail ({evidence.signed_since})")
+        elif network_pass:
             dkim_ok = True
             passes.append(f"{header.authserv_id} reports dkim=pass for {network_pass[0]}")
         else:
@@ -86,7 +111,17 @@ def assess(evidence: Evidence, trusted_ids: tuple[str, ...] = (), require_dkim: 
             failures.append(f"From {evidence.from_address or '(none)'} is not at {evidence.network_domains[0]}")
     if evidence.foreign_links:
         failures.append(f"link to a foreign host: {evidence.foreign_links[0][:80]}")
-    return (not failures), (failures or passes)
+    if failures:
+        return "failed", failures
+    return ("verified" if dkim_ok else "unverified"), passes
+
+
+def _before_signing(evidence: Evidence, header: AuthResult) -> bool:
+    """Mail the network sent before it signed any: no DKIM or DMARC result, a passing SPF result, and a date before
+    the network's first signatures."""
+    return (not header.dkim_results and header.dmarc is None and header.spf == "pass" and evidence.from_ok
+            and evidence.sent is not None and evidence.signed_since is not None
+            and evidence.sent < evidence.signed_since)
 
 
 def _trusted_header(evidence: Evidence, trusted_ids: tuple[str, ...]) -> AuthResult | None:
@@ -142,6 +177,14 @@ class NotAnInvitation(Rule):
         return Check(True, f"{inv.kind.value}: {inv.why_kind}")
 
 
+class Doubtful(Rule):
+    def check(self, inv: Invitation, ctx: Context) -> Check:
+        if inv.doubts:
+            return Check(True, "the parser is unsure of what it read, so no reply is built on it: "
+                         + "; ".join(inv.doubts))
+        return Check(False, "every field passed the parser's self-checks")
+
+
 class Blocked(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
         why = ctx.blocked.match(identity(inv, ctx), lookalikes=True)
@@ -156,21 +199,26 @@ class KnownContact(Rule):
 
 class Recruiter(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        found = []
-        for where, text in (("headline", inv.inviter.headline), ("note", inv.note)):
-            phrases = vocab.find("recruiter", fold(text)) if text else []
-            found += [f"{where} says \"{p}\"" for p in phrases]
+        # the headline is the network's data: its words decide; a note must read as a recruiter's approach ("my dad
+        # was a recruiter" does not)
+        headline = inv.inviter.headline
+        found = [f'headline says "{p}"' for p in (vocab.find("recruiter", fold(headline)) if headline else [])]
+        reading = None if found else _reads_as(inv, "recruiter")  # the headline settles it: no need to read
+        if reading is not None:
+            found.append(f"the note {reading.reason}")
         if not found:
-            return Check(False, "no recruiter wording in headline or note")
+            return Check(False, "no recruiter wording in headline, and the note does not read as a recruiter's")
         if not ctx.accept_recruiters:
             return Check(False, f"recruiter ({found[0]}), but policy.accept_recruiters is off")
-        return Check(True, "; ".join(found[:3]), tuple(found))
+        return Check(True, "; ".join(found[:3]), tuple(found), reading)
 
 
 class SalesPitch(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        found = vocab.find("sales_pitch", fold(inv.note)) if inv.note else []
-        return Check(True, _quote(found), tuple(found)) if found else Check(False, "the note sells nothing")
+        reading = _reads_as(inv, "pitch")
+        if reading is None:
+            return Check(False, "the note sells nothing")
+        return Check(True, f"the note {reading.reason}", reading.evidence, reading)
 
 
 class Collector(Rule):
@@ -179,54 +227,57 @@ class Collector(Rule):
             if inv.note_is_default:
                 return Check(True, f"only the network's default note ({inv.language or 'unknown language'})")
             return Check(True, "no personal note")
-        if is_generic(inv.note, inv.inviter.first_name):
-            return Check(True, f"the note says nothing beyond a wish to connect: {inv.note[:60]!r}")
+        reading = _reads_as(inv, "generic")
+        if reading is not None:
+            return Check(True, f"the note says nothing beyond a wish to connect: {reading.reason}", (), reading)
         return Check(False, "has a personal note")
 
 
 class ClaimedAcquaintance(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        found = vocab.find("acquaintance", fold(inv.note)) if inv.note else []
-        if found:
-            return Check(True, f"the note claims a tie that cannot be checked: {_quote(found)}", tuple(found))
+        reading = _reads_as(inv, "claim")
+        if reading is not None:
+            return Check(True, f"the note claims a tie that cannot be checked: it {reading.reason}",
+                         reading.evidence, reading)
         return Check(False, "claims no past meeting, call or tie")
 
 
 class ThinConnection(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        if not inv.note:
+        reading = reading_of(inv)
+        if reading is None:
             return Check(False, "no note")
-        text = fold(inv.note)
-        found = vocab.find("compliment", text) + vocab.find("shared_group", text)
-        if not found:
-            return Check(False, "the note is more than a compliment or a shared group")
-        purpose = vocab.find("purpose", text)
-        if purpose:
-            return Check(False, f"mentions {_quote(found, 1)} but also asks something ({_quote(purpose, 1)})")
-        return Check(True, f"the note only compliments or cites a group: {_quote(found)}", tuple(found))
+        if reading.intent == "compliment" and reading.sure:
+            return Check(True, f"the note only compliments or cites a group: it {reading.reason}",
+                         reading.evidence, reading)
+        if "content" in reading.facets:
+            return Check(False, f"mentions your work but also asks something: it {reading.reason}")
+        return Check(False, "the note is more than a compliment or a shared group")
 
 
 class Stranger(Rule):
     def check(self, inv: Invitation, ctx: Context) -> Check:
-        return Check(True, "a personal note from someone you do not know")
+        reading = reading_of(inv)
+        if reading is None or reading.sure:
+            why = f": it {reading.reason}" if reading is not None else ""
+            return Check(True, f"a personal note from someone you do not know{why}", (), reading)
+        # a reply that fits any stranger, never one that praises a note the reader could not make out
+        return Check(True, f"the reader is unsure of this note, so the neutral open_question reply: it "
+                           f"{reading.reason}", (), reading, "open_question")
 
 
 def is_generic(note: str, first_name: str | None = None) -> bool:
     """A note that says nothing a default note doesn't: greetings, "let's connect", thanks, names."""
-    text = fold(note)
-    for phrase in vocab.find("generic_connect", text):
-        text = text.replace(phrase, " ")
-    stop = {w for data in vocab.vocabularies().values() for w in data.get("stopwords", ())}
-    if first_name:
-        stop.add(fold(first_name))
-    words = [w for w in re.findall(r"[^\W\d_]+", text) if w not in stop and len(w) > 1]
-    return len(words) <= 1
+    reading = read_note(note, None, first_name)
+    return reading.intent == "generic" and reading.sure
 
 
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Forged("forged", "a message that claims a network but fails the authenticity checks", Decision.QUARANTINE),
     NotAnInvitation("not-an-invitation", "acceptances, InMail, alerts, newsletters and other mail are left alone",
                     Decision.IGNORE),
+    Doubtful("doubtful", "the parser's self-checks failed on a field: the owner reviews it, nothing is drafted",
+             Decision.ASK),
     Blocked("blocked", "the inviter's name, email, domain or profile is on policy.block", Decision.DECLINE),
     KnownContact("known-contact", "the inviter is in your contacts, policy.allow, or your Sent mail",
                  Decision.ACCEPT),
