@@ -224,8 +224,9 @@ def test_global_options_before_the_command_count_and_every_log_line_is_json_with
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line, or this fails
     assert any(r["level"] == "debug" for r in lines)  # --debug before the command was honoured
     assert all(datetime.fromisoformat(r["time"]).tzinfo is not None for r in lines)
-    assert any(r["message"].endswith("is not from a social network → ignore") and r["level"] == "debug"
-               for r in lines)  # one line per mail no network claims is debug, not info
+    ignored = [r for r in lines if r.get("decision") == "ignore"]  # the newsletter no network claims
+    assert ignored and all(r["level"] == "debug" for r in ignored)  # one line per such mail is debug, not info
+    assert [r["level"] for r in lines if r.get("decision") == "ask"] == ["info"]
 
 
 def test_the_schedulers_lines_are_json_too(tmp_path, capsys):
