@@ -155,6 +155,22 @@ def pick_quote(note: str | None, matched: tuple[str, ...] = (), limit: int = 200
     return shorten(chosen, limit) if chosen else None
 
 
+def whole_sentence(note: str | None, quote: str | None, limit: int = 200) -> str | None:
+    """The note's whole sentence around the part the note reader quoted (it may cut at a dash or a comma: "I'm
+    Clara's nephew — she says you were neighbours" is one thought), as the inviter wrote it; the quote itself when
+    that sentence holds a link or an address, or is long."""
+    if not quote or not note:
+        return quote
+    needle = " ".join(quote.split())
+    for sentence in _SENTENCE_END.split(note):
+        sentence = " ".join(sentence.split())
+        if needle in sentence:
+            if len(sentence) <= limit and not _LINKISH.search(sentence):
+                return sentence
+            break
+    return quote
+
+
 def is_far(owner_location: str | None, inviter_location: str | None) -> bool:
     """Too far for a coffee: both places are known and neither names the other's city (the first part of a
     location, "Lisbon, Portugal" -> "lisbon"). Unknown places are near: the full list of options is offered."""
@@ -265,7 +281,7 @@ class Composer:
         facets = set(verdict.facets)
         # a misread sentence quoted back is worse than none: below half sure, the templates quote nothing
         sure = verdict.confidence is None or verdict.confidence >= 0.5
-        quote = (verdict.quote or pick_quote(inv.note, verdict.matched)) if sure else None
+        quote = (whole_sentence(inv.note, verdict.quote) or pick_quote(inv.note, verdict.matched)) if sure else None
         if quote:  # the templates put it in double quotes: the quotes inside it become single ones
             quote = quote.translate(_INNER_QUOTES)
         folded_note = fold(inv.note or "")

@@ -11,7 +11,7 @@ from email.policy import default
 
 import pytest
 
-from inboxbot.compose import PASTE_MARK, Composer, Owner, is_far, pick_quote, too_old
+from inboxbot.compose import PASTE_MARK, Composer, Owner, is_far, pick_quote, too_old, whole_sentence
 from inboxbot.model import LANGUAGES, TEMPLATES, Decision, Invitation, Kind, Person, Verdict
 
 OWNER = Owner("Robin Castellano", "robin@example.net", "en", "Lisbon, Portugal")
@@ -172,3 +172,13 @@ def test_a_nameless_inviter_and_quotes_inside_a_quote(composer):
     body = composer.compose(inv, Verdict(Decision.ASK, "profile_question", (), ("mitglieder der gruppe",))).body
     assert "\n\nHallo,\n\nIhre Einladung" in body
     assert "„Wir sind beide Mitglieder der Gruppe ‚Einkauf & Logistik‘ hier.“" in body
+
+
+def test_a_quoted_part_of_a_sentence_is_quoted_whole():
+    """The reader may cut at a dash; the reply quotes the thought as the inviter wrote it, never a link."""
+    note = "Hi Robin! I'm Clara Whitmore's nephew — she says you two were neighbours in Bristol. Talk soon"
+    assert whole_sentence(note, "she says you two were neighbours in Bristol.") == \
+        "I'm Clara Whitmore's nephew — she says you two were neighbours in Bristol."
+    linked = "We met at the expo — my deck is at www.deck.example, have a look."
+    assert whole_sentence(linked, "We met at the expo") == "We met at the expo"
+    assert whole_sentence(note, None) is None and whole_sentence(None, "x") == "x"
