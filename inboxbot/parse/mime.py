@@ -25,11 +25,6 @@ MAX_TEXT_CHARS = 2_000_000  # a text part longer than this is cut: nobody writes
 MAX_PARTS = 200  # look at no more than this many MIME parts for text
 
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-_PLAIN_ADDR = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
-# `Name <a@b>`, `"Name, Inc." <a@b>`, `<a@b>`, `a@b`: most address headers, read without parseaddr's tokenizer
-_PLAIN_ADDRESS = re.compile(rf'[ \t]*(?:(?:"([^"\\\r\n]*)"|([{_ATEXT}.]+(?:[ \t]+[{_ATEXT}.]+)*))?[ \t]*'
-                            rf'<({_PLAIN_ADDR})>|({_PLAIN_ADDR}))[ \t]*')
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]+")
 _WS = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False)
@@ -37,17 +32,6 @@ _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=Fals
 
 def _unfold(value: str) -> str:
     return _FOLD.sub(" ", value) if "\n" in value else value
-
-
-def parse_address(text: str) -> tuple[str, str]:
-    """email.utils.parseaddr, with the plain forms of an address read by one pattern (the same result)."""
-    plain = _PLAIN_ADDRESS.fullmatch(text)
-    if plain is None:
-        return email.utils.parseaddr(text)
-    quoted, words, bracketed, bare = plain.groups()
-    if bare is not None:
-        return "", bare
-    return (quoted if quoted is not None else " ".join(words.split()) if words else ""), bracketed
 
 
 def clean_header_text(value: str) -> str:
@@ -173,10 +157,8 @@ class Mail:
 
     @classmethod
     def from_headers(cls, raw_headers: bytes) -> "Mail":
-        """A message's header block alone, split without the feed parser (most of an inbox is only ever read this
-        far, so this is the hot path of a backlog). The same headers as from_bytes, or from_bytes itself for a
-        block that is anything but plain."""
-        return cls(_split_headers(raw_headers) or email.message_from_bytes(raw_headers, policy=compat32))
+        """A message's header block alone (the byte checks in front of it leave few to read this way)."""
+        return cls(email.message_from_bytes(raw_headers, policy=compat32))
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded and cleaned; '' when absent."""
@@ -215,7 +197,7 @@ class Mail:
             return "", ""
         raw_text = _unfold(str(raw))
         try:
-            display, addr = parse_address(raw_text)
+            display, addr = email.utils.parseaddr(raw_text)
         except Exception:
             return "", ""
         return clean_header_text(decode_header_value(display)), addr.strip().lower()
@@ -266,19 +248,6 @@ _FIELD_BREAK = re.compile(r"\n(?![ \t])")
 _FIELD_START = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _NOT_A_FIELD = re.compile(r"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:)")  # a line that starts no field nor continues one
 _STRAY_CR = re.compile(r"\r(?!\n)")  # a line end to the feed parser, not to these patterns
-
-
-def _split_headers(raw_headers: bytes) -> Message | None:
-    """Split a plain header block (every line a `Name: value` field or its continuation, LF or CRLF) into a
-    Message as compat32's feed parser would: each value with the blanks after the colon dropped, continuation
-    lines kept as they are, the final line end removed. None when the block is anything else (a missing
-    separator, a stray CR, an mbox From_ line), which the feed parser then reads, defects and all."""
-    text = raw_headers.decode("ascii", "surrogateescape")
-    if text.startswith(("\n", "\r\n")):
-        return Message()  # no headers at all
-    end = _HEADER_BLOCK_END.search(text)
-    block = text[:end.start()] if end else text.removesuffix("\n")
-    return _fields(block.removesuffix("\r"))
 
 
 def _fields(block: str) -> Message | None:
