@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from inboxbot.model import Kind
 from inboxbot.parse import claims_network, parse
 from inboxbot.parse.base import search_folded
-from inboxbot.parse.mime import decode_header_value, split_mime
+from inboxbot.parse.mime import Mail, decode_header_value
+from inboxbot.parse.mimesplit import split_mime
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -195,3 +196,17 @@ def test_a_plain_header_value_decodes_as_the_rfc_2047_decoder_gives_it(text):
     if "=?" not in unfolded:
         full = str(email.header.make_header(email.header.decode_header(unfolded)))
         assert decode_header_value(text) == full
+
+
+def test_a_message_nested_too_deep_to_read_still_shows_its_headers():
+    """The full parse gives up on a thousand nested multiparts; what the message claims is read from its header
+    block alone, which never looks past the first blank line."""
+    body = b"Content-Type: text/plain\n\nHi Robin, accept: https://linkedin.evil.example/accept\n"
+    for level in range(1000, 0, -1):
+        body = b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (level, level) + body + b"\n--b%d--\n" % level
+    raw = b"From: Ann Eve <invitations@linkedin.com>\nMessage-ID: <deep.1@evil.example>\nMIME-Version: 1.0\n" + body
+    inv = parse(raw)
+    assert inv.kind is Kind.OTHER and inv.error and "RecursionError" in inv.error
+    assert inv.evidence.claimed == "linkedin"
+    assert [(name, value) for name, value in Mail.from_headers(raw).msg.items()][:2] == [
+        ("From", "Ann Eve <invitations@linkedin.com>"), ("Message-ID", "<deep.1@evil.example>")]
