@@ -28,6 +28,17 @@ def _start(d: Path, tls: bool = False) -> Dovecot:
         pytest.skip(DOVECOT_HINT)
 
 
+# The fixtures that start a real IMAP server (Dovecot or Cyrus): a test that uses one, directly or through another
+# fixture, is marked `imap`, so `pytest -m "not imap"` runs the tier that needs no server.
+SERVER_FIXTURES = frozenset({"dovecot", "own_dovecot", "tls_dovecot", "any_server", "imap_user"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.imap)
+
+
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory):
     server = _start(tmp_path_factory.mktemp("dovecot"))

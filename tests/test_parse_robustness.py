@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inboxbot.model import Kind
 from inboxbot.parse import claims_network, parse
-from inboxbot.parse.base import TRACKING_PARAMS, host_of, search_folded, strip_tracking
-from inboxbot.parse.mime import Mail, _split_headers, decode_header_value, parse_address, split_mime
+from inboxbot.parse.base import search_folded
+from inboxbot.parse.mime import Mail, decode_header_value
+from inboxbot.parse.mimesplit import split_mime
 from tests.conftest import CORPUS
 
 SAMPLES = [p.read_bytes() for p in sorted((CORPUS / "mail").glob("*.eml"))]
@@ -91,45 +92,7 @@ def test_invalid_charset_and_encoded_word_injection():
     assert inv.inviter.profile_url == "https://www.linkedin.com/in/eve"
 
 
-# --- the header fast path: the same fields as the feed parser, or the feed parser itself ----------------------------
-
 REAL = [p.read_bytes() for p in sorted((CORPUS.parent / "real_samples").glob("*.eml"))]
-
-
-def _feed_parser_fields(raw: bytes) -> list[tuple[str, str]]:
-    return email.message_from_bytes(raw, policy=compat32).raw_items()
-
-
-def test_header_blocks_split_as_the_feed_parser_splits_them():
-    for raw in SAMPLES + REAL:
-        head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0] + b"\n\n"
-        for block in (raw, head, head.replace(b"\n", b"\r\n"), head.rstrip(b"\n")):
-            fast = _split_headers(block)
-            assert fast is not None, "a plain header block must take the fast path"
-            assert list(fast.raw_items()) == list(_feed_parser_fields(block))
-
-
-_PIECES = st.sampled_from(["Subject", "X-LinkedIn-Class", "From", ":", " ", "\t", "a", "=?utf-8?q?=C3=A9?=", "\r\n",
-                           "\n", "\r", "\n ", "\r\n\t", "From ", "\xe9", ";", "\n\n", "\x00", "\x0c"])
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(_PIECES, max_size=30))
-def test_any_header_block_gives_the_feed_parsers_fields_or_goes_to_it(pieces):
-    _same_fields("".join(pieces).encode("latin-1"))
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mangled())
-def test_mangled_messages_give_the_feed_parsers_fields(raw):
-    _same_fields(raw)
-
-
-def _same_fields(block: bytes) -> None:
-    fast = _split_headers(block)
-    if fast is not None:
-        assert list(fast.raw_items()) == list(_feed_parser_fields(block))
-    assert list(Mail.from_headers(block).msg.raw_items()) == list(_feed_parser_fields(block))
 
 
 # --- the fast MIME split gives the feed parser's tree, or declines ------------------------------------------------
@@ -235,50 +198,15 @@ def test_a_plain_header_value_decodes_as_the_rfc_2047_decoder_gives_it(text):
         assert decode_header_value(text) == full
 
 
-_ATOMS = st.text(st.sampled_from(list("abcXYZ019!#$%&'*+/=?^_`{|}~-.")), min_size=1, max_size=6)
-
-
-@settings(max_examples=500)
-@given(st.lists(_ATOMS, max_size=4), st.sampled_from([" ", "  ", "\t", ""]), st.booleans(),
-       st.text(st.sampled_from(list("ab .,()<>@\"\\")), max_size=8), _ATOMS, _ATOMS, st.booleans())
-def test_an_address_reads_as_parseaddr_reads_it(words, sep, quote, quoted, local, domain, bare):
-    """The plain forms are read by one pattern; every form must give what email.utils.parseaddr gives."""
-    import email.utils
-    display = f'"{quoted}"' if quote else sep.join(words)
-    text = f"{local}@{domain}.com" if bare else f"{display} <{local}@{domain}.com>"
-    assert parse_address(text) == email.utils.parseaddr(text)
-
-
-@settings(max_examples=500)
-@given(st.sampled_from(["http", "HTTPS", "h+s", "9x", "", "mailto"]), st.sampled_from(["://", ":/", "//", ":"]),
-       st.text(st.sampled_from(list("aB9.-:/?#@[]% \t\nxX_")), max_size=12),
-       st.text(st.sampled_from(list("aB9.-:/?#@[]% \t\nxX_")), max_size=12))
-def test_a_link_host_is_the_one_urlsplit_finds(scheme, separator, host, rest):
-    from urllib.parse import urlsplit
-    url = scheme + separator + host + rest
-    try:
-        want = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        want = ""
-    assert host_of(url) == want
-
-
-_QUERY_NAMES = st.sampled_from(["trk", "midToken", "authType", "utm_source", "e", "id", "ID", "trk%20", "t+k", "", "Trk", "x"])
-
-
-@settings(max_examples=500)
-@given(st.sampled_from(["http://", "https://", "HTTPS://", "http:/", ""]),
-       st.text(st.sampled_from(list("aZ9.-:/@[]%# \t\\")), max_size=12),
-       st.lists(st.tuples(_QUERY_NAMES, st.sampled_from(["", "=", "=1", "=%7E~", "=a b", "=x#y"])), max_size=4),
-       st.sampled_from([frozenset(), frozenset({"id"}), frozenset({"trk"})]))
-def test_a_link_loses_its_tracking_as_the_url_parser_would_have_it(start, rest, params, keep):
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-    url = start + rest + ("?" + "&".join(name + value for name, value in params) if params else "")
-    try:
-        parts = urlsplit(url)
-        want = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(
-            [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k.lower() in keep or k.lower() not in TRACKING_PARAMS]), ""))
-    except ValueError:
-        want = url
-    assert strip_tracking(url, keep) == want
+def test_a_message_nested_too_deep_to_read_still_shows_its_headers():
+    """The full parse gives up on a thousand nested multiparts; what the message claims is read from its header
+    block alone, which never looks past the first blank line."""
+    body = b"Content-Type: text/plain\n\nHi Robin, accept: https://linkedin.evil.example/accept\n"
+    for level in range(1000, 0, -1):
+        body = b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (level, level) + body + b"\n--b%d--\n" % level
+    raw = b"From: Ann Eve <invitations@linkedin.com>\nMessage-ID: <deep.1@evil.example>\nMIME-Version: 1.0\n" + body
+    inv = parse(raw)
+    assert inv.kind is Kind.OTHER and inv.error and "RecursionError" in inv.error
+    assert inv.evidence.claimed == "linkedin"
+    assert [(name, value) for name, value in Mail.from_headers(raw).msg.items()][:2] == [
+        ("From", "Ann Eve <invitations@linkedin.com>"), ("Message-ID", "<deep.1@evil.example>")]

@@ -59,32 +59,20 @@ class Network:
         return domain_in(domain, self.domains)
 
 
-_PLAIN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://([A-Za-z0-9.\-]+)(?=[/?#]|:[0-9]*(?:[/?#]|$)|$)")
-
-
 def domain_in(domain: str, domains: tuple[str, ...]) -> bool:
     domain = domain.lower().rstrip(".")
     return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 def host_of(url: str) -> str:
-    plain = _PLAIN_HOST.match(url)  # scheme://host[:port][/?#...]: the host urlsplit would give, without it
-    if plain is not None:
-        return plain.group(1).lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
 
 
-_PLAIN_LINK = re.compile(r'https?://[!"$-Z\\^-~]+\Z')  # printable ASCII but for blanks, # and brackets
-
-
 def strip_tracking(url: str, keep: frozenset[str] = frozenset()) -> str:
     """Drop tracking and session parameters from a URL (keeping those in `keep`)."""
-    base, mark, query = url.partition("?")
-    if mark and _PLAIN_LINK.match(url) and _only_tracking(query, keep):
-        return base  # what the general way below gives, without decoding and re-encoding a query that all goes
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -92,12 +80,6 @@ def strip_tracking(url: str, keep: frozenset[str] = frozenset()) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k.lower() in keep or k.lower() not in TRACKING_PARAMS]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-
-
-def _only_tracking(query: str, keep: frozenset[str]) -> bool:
-    """Whether every parameter of the query is one to drop (a name that is one of them needs no decoding)."""
-    names = [pair.partition("=")[0].lower() for pair in query.split("&") if pair]
-    return bool(names) and all(name in TRACKING_PARAMS and name not in keep for name in names)
 
 
 def search_folded(pattern: re.Pattern, text: str) -> bool:

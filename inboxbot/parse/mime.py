@@ -21,15 +21,13 @@ from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
+from inboxbot.parse.mimesplit import FAST_SPLIT_MAX, split_mime
+
 MAX_TEXT_CHARS = 2_000_000  # a text part longer than this is cut: nobody writes a longer notification
 MAX_PARTS = 200  # look at no more than this many MIME parts for text
 
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-_PLAIN_ADDR = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
-# `Name <a@b>`, `"Name, Inc." <a@b>`, `<a@b>`, `a@b`: most address headers, read without parseaddr's tokenizer
-_PLAIN_ADDRESS = re.compile(rf'[ \t]*(?:(?:"([^"\\\r\n]*)"|([{_ATEXT}.]+(?:[ \t]+[{_ATEXT}.]+)*))?[ \t]*'
-                            rf'<({_PLAIN_ADDR})>|({_PLAIN_ADDR}))[ \t]*')
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of the header block (a literal LF first: a quick scan)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]+")
 _WS = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False)
@@ -37,17 +35,6 @@ _INSCRIPTIS_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=Fals
 
 def _unfold(value: str) -> str:
     return _FOLD.sub(" ", value) if "\n" in value else value
-
-
-def parse_address(text: str) -> tuple[str, str]:
-    """email.utils.parseaddr, with the plain forms of an address read by one pattern (the same result)."""
-    plain = _PLAIN_ADDRESS.fullmatch(text)
-    if plain is None:
-        return email.utils.parseaddr(text)
-    quoted, words, bracketed, bare = plain.groups()
-    if bare is not None:
-        return "", bare
-    return (quoted if quoted is not None else " ".join(words.split()) if words else ""), bracketed
 
 
 def clean_header_text(value: str) -> str:
@@ -172,11 +159,11 @@ class Mail:
         return cls(msg if msg is not None else email.message_from_bytes(raw, policy=compat32))
 
     @classmethod
-    def from_headers(cls, raw_headers: bytes) -> "Mail":
-        """A message's header block alone, split without the feed parser (most of an inbox is only ever read this
-        far, so this is the hot path of a backlog). The same headers as from_bytes, or from_bytes itself for a
-        block that is anything but plain."""
-        return cls(_split_headers(raw_headers) or email.message_from_bytes(raw_headers, policy=compat32))
+    def from_headers(cls, raw: bytes) -> "Mail":
+        """A message's header block alone: nothing after the first blank line is read (so a body nested a thousand
+        levels deep, which makes the full parse give up, still shows its headers)."""
+        end = _BLANK_LINE.search(raw)
+        return cls(email.message_from_bytes(raw[:end.end()] if end else raw, policy=compat32))
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded and cleaned; '' when absent."""
@@ -215,7 +202,7 @@ class Mail:
             return "", ""
         raw_text = _unfold(str(raw))
         try:
-            display, addr = parse_address(raw_text)
+            display, addr = email.utils.parseaddr(raw_text)
         except Exception:
             return "", ""
         return clean_header_text(decode_header_value(display)), addr.strip().lower()
@@ -257,96 +244,6 @@ class Mail:
         """The text part, or the HTML converted to text when the message has no usable text part."""
         text = self.text
         return text if text.strip() else self.html_text
-
-
-FAST_SPLIT_MAX = 4_000_000  # bigger messages go to the feed parser (and its limits) unchanged
-# patterns that start with a literal LF: the regex engine scans for it quickly (an optional CR first makes it crawl)
-_HEADER_BLOCK_END = re.compile(r"\n\r?\n")
-_FIELD_BREAK = re.compile(r"\n(?![ \t])")
-_FIELD_START = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
-_NOT_A_FIELD = re.compile(r"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:)")  # a line that starts no field nor continues one
-_STRAY_CR = re.compile(r"\r(?!\n)")  # a line end to the feed parser, not to these patterns
-
-
-def _split_headers(raw_headers: bytes) -> Message | None:
-    """Split a plain header block (every line a `Name: value` field or its continuation, LF or CRLF) into a
-    Message as compat32's feed parser would: each value with the blanks after the colon dropped, continuation
-    lines kept as they are, the final line end removed. None when the block is anything else (a missing
-    separator, a stray CR, an mbox From_ line), which the feed parser then reads, defects and all."""
-    text = raw_headers.decode("ascii", "surrogateescape")
-    if text.startswith(("\n", "\r\n")):
-        return Message()  # no headers at all
-    end = _HEADER_BLOCK_END.search(text)
-    block = text[:end.start()] if end else text.removesuffix("\n")
-    return _fields(block.removesuffix("\r"))
-
-
-def _fields(block: str) -> Message | None:
-    """The Message of a header block without its final line end, or None if it is not plain."""
-    if not _FIELD_START.match(block) or _NOT_A_FIELD.search(block) or _STRAY_CR.search(block):
-        return None
-    msg = Message()
-    for field_text in _FIELD_BREAK.split(block):
-        name, _, value = field_text.partition(":")
-        msg.set_raw(name, value.lstrip(" \t").removesuffix("\r"))
-    return msg
-
-
-def split_mime(raw: bytes) -> Message | None:
-    """The tree `email.message_from_bytes(raw, policy=compat32)` builds from well-formed mail, built by splitting
-    at the blank lines and the MIME boundaries instead of feeding every line through the feed parser (a third
-    of the cost of reading a notification). None for anything unusual — a header defect, a missing or doubled
-    boundary, stray CRs, attached messages, deep nesting — which then goes to the feed parser: the result is never
-    different, only faster."""
-    text = raw.decode("ascii", "surrogateescape")
-    return None if _STRAY_CR.search(text) else _split_part(text, 0)
-
-
-def _split_part(text: str, depth: int) -> Message | None:
-    end = _HEADER_BLOCK_END.search(text)
-    if depth > 8 or end is None or end.start() == 0:
-        return None
-    msg = _fields(text[:end.start()].removesuffix("\r"))
-    if msg is None:
-        return None
-    body = text[end.end():]
-    maintype = msg.get_content_maintype()
-    if maintype == "message":
-        return None  # an attached message is parsed further by the feed parser
-    if maintype != "multipart":
-        msg.set_payload(body)
-        return msg
-    boundary = msg.get_boundary()
-    if not boundary or msg.get_content_subtype() == "digest":
-        return None  # a digest's parts default to attached messages, which the feed parser reads further
-    # searched for after a LF (in the body with one put in front, hence the offsets of one): a literal start is
-    # found quickly, a "^" in multi-line mode is tried at every position
-    separator = re.compile(r"\n--" + re.escape(boundary) + r"(--)?[ \t]*\r?$", re.M)
-    marks = list(separator.finditer("\n" + body))
-    if len(marks) < 2 or not marks[-1].group(1) or any(m.group(1) for m in marks[:-1]):
-        return None  # no closing boundary, or one before the end: the feed parser knows what to make of it
-    parts = []
-    for opening, closing in zip(marks, marks[1:]):
-        part = _without_line_end(body[opening.end():closing.start()])  # the match ends before the LF
-        part = _split_part(part, depth + 1) if part is not None else None
-        if part is None:
-            return None  # an empty part (two boundary lines in a row) or an unusual one
-        parts.append(part)
-    preamble = body[:marks[0].start()]
-    stripped = _without_line_end(preamble)
-    msg.preamble = (preamble if stripped is None else stripped) if preamble else None
-    after = body[marks[-1].end() - 1:]
-    # a nested part's last line end was cut off above (it belongs to the enclosing boundary); nothing at all
-    # after its closing boundary is no epilogue (None), as the feed parser has it
-    msg.epilogue = after.removeprefix("\r\n" if after.startswith("\r\n") else "\n") if after or depth == 0 else None
-    msg.set_payload(parts)
-    return msg
-
-
-def _without_line_end(text: str) -> str | None:
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text[:-1] if text.endswith("\n") else None
 
 
 def _decode_part(part: Message) -> str:
