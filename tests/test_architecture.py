@@ -10,11 +10,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "inboxbot"
 
 # bottom to top, as in docs/architecture.md; a unit is a module or a package (with everything in it)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("inboxbot", "model", "errors", "faults", "progress", "instance", "notes.language"),  # leaves
+    ("inboxbot", "model", "errors", "faults", "progress", "notes.language"),  # leaves
     ("vocab",),  # the words the stages look for
     ("notes",),  # the note reader (intent, confidence, quote)
     ("parse", "policy", "compose", "actions"),  # the pure stages: siblings, none imports another
-    ("config", "credentials", "store", "mail", "smtp"),  # the edges: settings, secrets, ledger, mailboxes, SMTP
+    ("config", "credentials", "store", "instance", "mail", "smtp"),  # the edges: settings, secrets, ledger and its
+    # lock, mailboxes, SMTP
     ("readahead", "history", "learning", "answers", "status", "digest", "replay"),  # what a pass and a report use
     ("worker",),  # one pass
     ("scheduler", "cli", "__main__", "demo"),  # the commands and the daemon
