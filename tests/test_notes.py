@@ -21,7 +21,10 @@ from tests.test_rules import BASE, _chain, note
 
 NOTES = Path(__file__).parent / "notes"
 DEV = load(NOTES / "dev.jsonl")
-TRAIN = load(NOTES / "train.jsonl")
+TRAINING_FILES = ("train.jsonl", "corpus.jsonl")  # model.json is trained on exactly these
+# train2.jsonl is written for training but not yet in the model (tests/notes/README.md); it must stay apart from the
+# held-out splits all the same
+TRAIN = load(NOTES / "train.jsonl") + load(NOTES / "train2.jsonl")
 
 
 # --- the collection ---------------------------------------------------------------------------------------------
@@ -31,9 +34,10 @@ def test_collection_covers_every_language_and_intent():
     assert len(notes) >= 400
     for lang in ("en", "de", "es", "fr", "pt", "it", "nl", "id"):
         assert {n["intent"] for n in notes if n["lang"] == lang} == set(INTENTS), lang
-    assert not {n["text"] for n in DEV} & {n["text"] for n in TRAIN}, "the dev split must stay out of training"
+    trained_on = {n["text"] for n in TRAIN + load(NOTES / "corpus.jsonl")}
+    assert not {n["text"] for n in DEV} & trained_on, "the dev split must stay out of training"
     frozen = {n["text"] for n in load(NOTES / "frozen-test.jsonl")}
-    assert not frozen & {n["text"] for n in TRAIN + DEV}, "the frozen test split must stay out of training"
+    assert not frozen & (trained_on | {n["text"] for n in DEV}), "the frozen test split must stay out of training"
 
 
 # --- held-out figures -------------------------------------------------------------------------------------------
@@ -214,7 +218,7 @@ def test_shipped_model_is_what_the_training_script_makes():
     """model.json must follow the training notes, the vocab and the features: retrain after changing any of them
     (python -m inboxbot.notes.train tests/notes/train.jsonl tests/notes/corpus.jsonl)."""
     from inboxbot.notes import train
-    weights, bias = train.train(train.load([str(NOTES / "train.jsonl"), str(NOTES / "corpus.jsonl")]))
+    weights, bias = train.train(train.load([str(NOTES / name) for name in TRAINING_FILES]))
     shipped = json.loads(Path(train.__file__).with_name("model.json").read_text(encoding="utf-8"))
     assert shipped["bias"] == bias
     assert shipped["weights"] == weights
