@@ -1,6 +1,6 @@
 """Train the note reader's model from labelled notes; writes model.json beside this file.
 
-    python -m inboxbot.notes.train tests/notes/train.jsonl [--cv 4]
+    python -m inboxbot.notes.train tests/notes/train.jsonl tests/notes/train2.jsonl tests/notes/corpus.jsonl [--cv 4]
 
 Deterministic: the same notes give the same model (fixed shuffling seed, fixed epochs, rounded weights). Only the
 training split goes in; the dev split and any test split stay out. --cv K prints K-fold cross-validated accuracy on
