@@ -99,6 +99,21 @@ def corpus_message(name: str) -> bytes:
     return matches[0].read_bytes()
 
 
+def maildir_config(tmp_path: Path, interval: str = "1h", extra: str = "") -> Path:
+    """A config for a Maildir holding one collector invitation (corpus 027), answered at any age; `extra` is more
+    TOML to add (whole sections)."""
+    import mailbox
+    root = tmp_path / "Maildir"
+    box = mailbox.Maildir(str(root), create=True)
+    box.add(mailbox.MaildirMessage(corpus_message("027")))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
+                   f'email = "robin.castellano@example.net"\n[replies]\nmax_age_days = 0\n'
+                   f'[schedule]\ninterval = "{interval}"\n{extra}'
+                   f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n')
+    return cfg
+
+
 def folder_messages(client: imapclient.IMAPClient, folder: str) -> dict[int, dict]:
     """UID -> {flags, raw} for every message of a folder (read without setting \\Seen)."""
     client.select_folder(folder, readonly=True)

@@ -7,19 +7,12 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import corpus_message
+from tests.conftest import corpus_message, maildir_config
 
 
 def test_run_passes_on_schedule_and_stops_on_sigterm(tmp_path):
     root = tmp_path / "Maildir"
-    box = mailbox.Maildir(str(root), create=True)
-    box.add(mailbox.MaildirMessage(corpus_message("027")))
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
-                   f'email = "robin.castellano@example.net"\n[schedule]\ninterval = "1s"\n'
-                   f'[replies]\nmax_age_days = 0\n'
-                   f'[security]\ntrusted_authserv_ids = ["mx.corpus.test"]\n'
-                   f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n')
+    cfg = maildir_config(tmp_path, interval="1s", extra='[security]\ntrusted_authserv_ids = ["mx.corpus.test"]\n')
     proc = subprocess.Popen([sys.executable, "-m", "inboxbot", "run", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -29,7 +22,8 @@ def test_run_passes_on_schedule_and_stops_on_sigterm(tmp_path):
                 break
             time.sleep(0.05)
         assert drafts.is_dir() and len(list(drafts.iterdir())) == 1
-        box.add(mailbox.MaildirMessage(corpus_message("041")))  # arrives while running: the next pass takes it
+        # arrives while running: the next pass takes it
+        mailbox.Maildir(str(root)).add(mailbox.MaildirMessage(corpus_message("041")))
         for _ in range(100):
             if len(list(drafts.iterdir())) == 2:
                 break

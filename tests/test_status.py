@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import mailbox
 import signal
 import sqlite3
 import subprocess
@@ -11,21 +10,9 @@ import time
 from pathlib import Path
 
 from inboxbot.cli import main
-from tests.conftest import PASSWORD, corpus_message, folder_messages
+from tests.conftest import PASSWORD, corpus_message, folder_messages, maildir_config
 from tests.test_faults import RefusingProxy
 from tests.test_imap_once import write_config
-
-
-def maildir_config(tmp_path: Path, interval: str = "1h") -> Path:
-    root = tmp_path / "Maildir"
-    box = mailbox.Maildir(str(root), create=True)
-    box.add(mailbox.MaildirMessage(corpus_message("027")))
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[account]\ntype = "maildir"\npath = "{root}"\n[owner]\nname = "Robin Castellano"\n'
-                   f'email = "robin.castellano@example.net"\n[replies]\nmax_age_days = 0\n'
-                   f'[schedule]\ninterval = "{interval}"\n'
-                   f'[state]\ndatabase = "{tmp_path / "state.sqlite3"}"\n')
-    return cfg
 
 
 def status(cfg: Path, capsys) -> dict:
