@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md config.example.toml ./
 COPY inboxbot ./inboxbot
 COPY templates ./templates
 RUN pip install --no-cache-dir . && rm -rf /src
