@@ -155,6 +155,16 @@ def pick_quote(note: str | None, matched: tuple[str, ...] = (), limit: int = 200
     return shorten(chosen, limit) if chosen else None
 
 
+def first_statement(note: str | None) -> str | None:
+    """The note's first sentence that says something rather than asks (four words or more, no link or address):
+    what a purposeful note is about, before its request."""
+    for sentence in _SENTENCE_END.split(note or ""):
+        sentence = " ".join(sentence.split())
+        if len(sentence.split()) >= 4 and not sentence.endswith("?") and not _LINKISH.search(sentence):
+            return sentence if len(sentence) <= 200 else shorten(sentence, 200)
+    return None
+
+
 def whole_sentence(note: str | None, quote: str | None, limit: int = 200) -> str | None:
     """The note's whole sentence around the part the note reader quoted (it may cut at a dash or a comma: "I'm
     Clara's nephew — she says you were neighbours" is one thought), as the inviter wrote it; the quote itself when
@@ -282,6 +292,9 @@ class Composer:
         # a misread sentence quoted back is worse than none: below half sure, the templates quote nothing
         sure = verdict.confidence is None or verdict.confidence >= 0.5
         quote = (whole_sentence(inv.note, verdict.quote) or pick_quote(inv.note, verdict.matched)) if sure else None
+        if verdict.template == "coffee_invite" and quote and quote.endswith("?"):
+            # the reply offers a meeting itself: quoting the inviter's own request for one would say it twice
+            quote = first_statement(inv.note) or quote
         if quote:  # the templates put it in double quotes: the quotes inside it become single ones
             quote = quote.translate(_INNER_QUOTES)
         folded_note = fold(inv.note or "")

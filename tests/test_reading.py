@@ -11,7 +11,7 @@ from email.policy import default
 
 import pytest
 
-from inboxbot.compose import PASTE_MARK, Composer, Owner, is_far, pick_quote, too_old, whole_sentence
+from inboxbot.compose import PASTE_MARK, Composer, Owner, first_statement, is_far, pick_quote, too_old, whole_sentence
 from inboxbot.model import LANGUAGES, TEMPLATES, Decision, Invitation, Kind, Person, Verdict
 
 OWNER = Owner("Robin Castellano", "robin@example.net", "en", "Lisbon, Portugal")
@@ -182,3 +182,19 @@ def test_a_quoted_part_of_a_sentence_is_quoted_whole():
     linked = "We met at the expo — my deck is at www.deck.example, have a look."
     assert whole_sentence(linked, "We met at the expo") == "We met at the expo"
     assert whole_sentence(note, None) is None and whole_sentence(None, "x") == "x"
+
+
+def test_coffee_invite_quotes_what_the_note_is_about_not_its_request_for_a_meeting():
+    """The reply offers a coffee itself: it quotes the purpose, not "would you be up for a coffee?" again."""
+    note = "Hi Robin! I'm moving to Lisbon to lead a data team. Would you be up for a coffee?"
+    assert first_statement(note) == "I'm moving to Lisbon to lead a data team."
+    assert first_statement("Coffee? Soon?") is None
+    composer = Composer(Owner("Robin Castellano", "robin@example.net"))
+    inv = Invitation(Kind.INVITATION, "linkedin", Person(name="Marta Soares"), note=note, language="en")
+    asking = Verdict(Decision.ASK, "coffee_invite", ("stranger: a note",), (),
+                     quote="Would you be up for a coffee?", confidence=0.9)
+    body = composer.compose(inv, asking).body
+    assert "I'm moving to Lisbon to lead a data team." in body and "Would you be up for a coffee?”" not in body
+    confirm = Verdict(Decision.ASK, "confirm_meeting", ("claimed-acquaintance: x",), (),
+                      quote="Would you be up for a coffee?", confidence=0.9)
+    assert "Would you be up for a coffee?" in composer.compose(inv, confirm).body  # only coffee_invite changes
