@@ -171,7 +171,7 @@ def whole_sentence(note: str | None, quote: str | None, limit: int = 200) -> str
     that sentence holds a link or an address, or is long."""
     if not quote or not note:
         return quote
-    needle = " ".join(quote.split())
+    needle = " ".join(quote.split()).rstrip("…").rstrip()  # the reader cuts a long sentence with "…"
     for sentence in _SENTENCE_END.split(note):
         sentence = " ".join(sentence.split())
         if needle in sentence:

@@ -182,6 +182,8 @@ def test_a_quoted_part_of_a_sentence_is_quoted_whole():
     linked = "We met at the expo — my deck is at www.deck.example, have a look."
     assert whole_sentence(linked, "We met at the expo") == "We met at the expo"
     assert whole_sentence(note, None) is None and whole_sentence(None, "x") == "x"
+    long = "I'm writing my master's thesis on pricing for B2B marketplaces and I'm looking for people to compare notes."
+    assert whole_sentence(long, long[:60] + "…") == long  # the reader's cut quote is quoted whole
 
 
 def test_coffee_invite_quotes_what_the_note_is_about_not_its_request_for_a_meeting():
