@@ -489,8 +489,10 @@ class Worker:
             return _Item(ref, row, inv, None, None, None, "duplicate", record)
         if inv.message_id:
             self._decided_copies.add((inv.message_id, record))
-        asked = self._asked_index()
-        answer = asked.recognise(raw.raw, inv, self.chain.authentic(inv)) if asked.rows else None
+        answer = None
+        if inv.kind is Kind.OTHER:  # an answer is never an invitation: the asked index and the check are not needed
+            asked = self._asked_index()
+            answer = asked.recognise(raw.raw, inv, self.chain.authentic(inv)) if asked.rows else None
         if answer is not None:
             return self._decide_answer(raw, row, inv, answer, record, report)
         key = inviter_key(inv)
